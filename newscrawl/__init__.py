@@ -1,0 +1,1 @@
+"""newscrawl: a faithful, clean archive of Sina Finance news, built on Scrapy."""

@@ -1,0 +1,579 @@
+"""The body policy of FORMAT.md: raw article HTML in, clean publishable HTML out.
+
+Pure: lxml and the standard library only, no Scrapy, no disk. The fragment is parsed
+once, then walked three times: ``_Pruner`` removes what the policy removes and
+rewrites URLs, ``_drop_by_text`` removes blocks recognised by their text (which is
+only reliable once scripts and comments are gone), and ``_Layout`` writes the result,
+one block per line, unwrapping every element the policy does not keep.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# Blocks whose content is written on one line, inline.
+_LEAF_BLOCKS = frozenset(
+    {"p", "h2", "h3", "h4", "h5", "h6", "pre", "li", "th", "td", "figcaption"}
+)
+# Blocks whose children are blocks: one line for each tag and each child.
+# Inline content met directly inside a blockquote is wrapped in <p>, as at the top.
+_CONTAINER_BLOCKS = frozenset(
+    {"blockquote", "ul", "ol", "table", "thead", "tbody", "tr", "figure"}
+)
+_BLOCKS = _LEAF_BLOCKS | _CONTAINER_BLOCKS
+_INLINES = frozenset(
+    {"br", "strong", "b", "em", "i", "u", "sub", "sup", "img", "a", "code"}
+)
+_VOID = frozenset({"br", "img"})
+
+# Removed together with their content: active content, form widgets, raw-text
+# elements (their "children" are text that only looks like markup) and document-level
+# elements that have no place in a body.
+_REMOVED_TAGS = frozenset(
+    {
+        "script", "style", "iframe", "object", "embed", "form", "input", "button",
+        "noscript", "template", "textarea", "select", "option", "optgroup",
+        "datalist", "applet", "param", "frame", "frameset", "noframes", "audio",
+        "video", "source", "track", "canvas", "head", "title", "meta", "link",
+        "base", "xmp", "plaintext", "noembed", "portal",
+    }
+)  # fmt: skip
+# Unwrapped elements that still end a paragraph: their content starts a new line.
+_BREAKING_TAGS = frozenset(
+    {
+        "div", "center", "section", "article", "aside", "header", "footer", "nav",
+        "main", "h1", "address", "dl", "dt", "dd", "hr", "caption", "tfoot",
+        "details", "summary", "fieldset", "legend", "hgroup", "menu", "dir",
+        "dialog", "search", "colgroup", "col", "html", "body", "marquee",
+    }
+)  # fmt: skip
+# Blocks that are dropped when they hold neither text nor an image. Table cells and
+# rows are left alone: an empty cell is part of the table's shape.
+_DROPPED_WHEN_EMPTY = frozenset(
+    {"p", "h2", "h3", "h4", "h5", "h6", "pre", "li", "figcaption"}
+    | {"blockquote", "ul", "ol", "table", "figure"}
+)
+_FORMATTING = frozenset({"strong", "b", "em", "i", "u", "sub", "sup", "a", "code"})
+# Elements whose text alone can identify the QR-code promotion.
+_QR_CANDIDATES = frozenset({"p", "div", "center", "section", "span", "td"})
+
+# The QR-code promotion appended after every 2020+ finance article, e.g.
+# https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml
+_QR_TEXT = "海量资讯、精准解读，尽在新浪财经APP"
+_EDITOR_PREFIXES = ("责任编辑：", "责任编辑:")
+_DISCLAIMER_PREFIXES = ("免责声明：", "免责声明:")
+
+# The parser stops at "</html>" and moves anything after "</body>" out of the body,
+# so those end tags (meaningless inside a fragment) must not reach it.
+_DOCUMENT_END_TAGS = re.compile(r"</(?:html|body|head)\b[^>]*>", re.IGNORECASE)
+_LONE_SURROGATES = re.compile(r"[\ud800-\udfff]")
+# What browsers strip from URLs before parsing them: tabs and newlines anywhere,
+# C0 controls and spaces at both ends ("jav&#x09;ascript:" is "javascript:").
+_URL_TABS = re.compile(r"[\t\n\r]")
+_URL_EDGES = "".join(map(chr, range(0x21)))
+_SAFE_SCHEMES = frozenset({"http", "https"})
+# Percent-encoded the way browsers do before a request; a written URL never holds
+# a space or a quote.
+_URL_UNSAFE = re.compile(r'[\x00-\x20"<>`\x7f]')
+# Real bodies nest a dozen levels deep. Markup deeper than this is flattened to its
+# text, which keeps the recursive walks far from Python's recursion limit.
+_MAX_DEPTH = 64
+_SPAN_VALUE = re.compile(r"[1-9][0-9]{0,3}")
+_LEADING_INT = re.compile(r"\s*([0-9]+)")
+_BLANK_LINES = re.compile(r"\n(?:[ \t\f]*\n)+")
+# HTML's own whitespace: U+3000 and U+00A0 are content (paragraph indents, &nbsp;).
+_HTML_SPACE = " \t\n\f"
+
+# Characters that XML forbids; character references such as "&#1;" still make them.
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ATTR_LINE_BREAKS = re.compile(r"[\t\n\r]")
+_STRING_VALUE = etree.XPath("string()")
+_PARSER = etree.HTMLParser(
+    encoding="utf-8",
+    collect_ids=False,
+    no_network=True,
+    remove_comments=False,  # removed by the pruner, which counts them
+    remove_pis=False,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CleanedBody:
+    """A cleaned article body, its first image and what cleaning removed."""
+
+    html: str
+    image: str | None
+    removed: Mapping[str, int]
+
+
+def clean_body(html: str, base_url: str) -> CleanedBody:
+    """Clean the inner HTML of an article container by the policy of FORMAT.md."""
+    removed: Counter[str] = Counter()
+    body = _parse(html)
+    if body is None:
+        removed["unparsable"] += 1
+        return CleanedBody("", None, MappingProxyType(dict(removed)))
+    _Pruner(base_url, removed).prune(body)
+    _drop_by_text(body, removed)
+    first_image = next(body.iter("img"), None)
+    lines = _Layout(removed).lines(body, wrap_inline=True)
+    return CleanedBody(
+        html="\n".join(lines),
+        image=None if first_image is None else first_image.get("src"),
+        removed=MappingProxyType(dict(removed)),
+    )
+
+
+def _parse(html: str) -> etree._Element | None:
+    """Parse a fragment into a <body> element, whatever the input."""
+    html = _DOCUMENT_END_TAGS.sub("", html)
+    try:
+        data = html.encode("utf-8")
+    except UnicodeEncodeError:
+        data = _LONE_SURROGATES.sub("\ufffd", html).encode("utf-8")
+    # Bytes with an explicit encoding: a stray <meta charset> cannot switch it.
+    try:
+        root = etree.fromstring(b"<html><body>" + data, _PARSER)
+    except etree.LxmlError:
+        return None
+    if root is None:
+        return None
+    return root.find("body")
+
+
+def _text(el: etree._Element) -> str:
+    """The text content of an element (comments are gone by then)."""
+    return str(_STRING_VALUE(el))
+
+
+# Chained str.replace: a translate table is ten times slower on CJK text.
+def _escape_text(text: str) -> str:
+    """Escape text for HTML, writing U+00A0 as &nbsp; as Sina's pages do."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _FORBIDDEN_CHARS.sub("", text.replace("\xa0", "&nbsp;"))
+
+
+def _escape_attr(value: str) -> str:
+    """Escape a double-quoted attribute value, on one line."""
+    value = _escape_text(value).replace('"', "&quot;")
+    return _ATTR_LINE_BREAKS.sub(" ", value)
+
+
+def _is_blank(text: str | None) -> bool:
+    return not text or not text.strip(_HTML_SPACE)
+
+
+def _visible(text: str) -> str:
+    """Text as it shows: without surrounding spaces or characters never written."""
+    return _FORBIDDEN_CHARS.sub("", text).strip()
+
+
+def _has_content(el: etree._Element) -> bool:
+    """Whether an element shows something: visible text or an image."""
+    if el.tag == "img":
+        return True
+    return bool(_visible(_text(el))) or next(el.iter("img"), None) is not None
+
+
+def _drop(el: etree._Element) -> None:
+    """Remove an element and its content, keeping the text that follows it."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    if el.tail:
+        previous = el.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + el.tail
+        else:
+            previous.tail = (previous.tail or "") + el.tail
+    parent.remove(el)
+
+
+def _resolve_url(url: str, base_url: str) -> str | None:
+    """The absolute http(s) form of a URL as a browser would read it, or None."""
+    url = _URL_TABS.sub("", url).strip(_URL_EDGES)
+    if not url:
+        return None
+    try:
+        # Sina writes images as //n.sinaimg.cn/...: always https, whatever the page.
+        url = "https:" + url if url.startswith("//") else urljoin(base_url, url)
+        scheme = urlsplit(url).scheme
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return None
+    if scheme not in _SAFE_SCHEMES:
+        return None
+    return _URL_UNSAFE.sub(lambda match: f"%{ord(match.group()):02X}", url)
+
+
+def _int_prefix(value: str | None) -> int | None:
+    match = _LEADING_INT.match(value or "")
+    return int(match.group(1)) if match else None
+
+
+class _Pruner:
+    """First walk: remove by tag, class and id; check and rewrite URLs."""
+
+    def __init__(self, base_url: str, removed: Counter[str]) -> None:
+        self.base_url = base_url
+        self.removed = removed
+
+    def prune(self, parent: etree._Element, depth: int = 0) -> None:
+        taken = None  # the <br> removed along with a spacer image
+        for child in list(parent):
+            if child is taken:
+                continue
+            kind = self._removal_kind(child)
+            if kind is not None:
+                self.removed[kind] += 1
+                if kind == "spacer":
+                    taken = self._drop_spacer(child)
+                else:
+                    _drop(child)
+                continue
+            self._clean_link(child)
+            if not len(child):
+                continue
+            if depth < _MAX_DEPTH:
+                self.prune(child, depth + 1)
+            else:
+                self.removed["too_deep"] += 1
+                etree.strip_elements(
+                    child, *_REMOVED_TAGS, etree.Comment, with_tail=False
+                )
+                etree.strip_tags(child, "*")
+
+    def _removal_kind(self, el: etree._Element) -> str | None:
+        tag = el.tag
+        if not isinstance(tag, str):
+            # Comments, and what the HTML parser turns into comments: CDATA and
+            # processing instructions.
+            return "comment"
+        if tag in _REMOVED_TAGS:
+            return tag
+        if len(el.attrib):  # most paragraphs have none
+            kind = self._boilerplate_kind(el, tag)
+            if kind is not None:
+                return kind
+        if tag == "img":
+            return self._image_removal_kind(el)
+        return None
+
+    def _boilerplate_kind(self, el: etree._Element, tag: str) -> str | None:
+        """Sina's ads and page furniture, known by class and id; counts on* too."""
+        if events := sum(1 for name in el.attrib if str(name).lower().startswith("on")):
+            self.removed["event_attribute"] += events
+        classes = el.get("class") or ""
+        class_list = classes.split()
+        ident = el.get("id") or ""
+        if "appendQr_wrap" in class_list:
+            return "qr_block"
+        if tag == "p" and (
+            "article-editor" in class_list or "show_author" in class_list
+        ):
+            return "editor"
+        # Live quotes, filled in by script next to stock names:
+        # <span id="quote_sh000300"></span>
+        if tag == "span" and ident.startswith("quote_"):
+            return "quote"
+        if (
+            "kaihu" in classes  # .app-kaihu-qr and every other [class*=kaihu]
+            or "ct_hqimg" in class_list
+            or "tech-quotation" in class_list
+            or ident == "left_hzh_ad"
+            or (tag == "ins" and "sinaads" in class_list)
+            or (tag == "div" and ident.startswith("ad_"))
+            or (tag == "p" and classes.startswith("finance_web"))
+        ):
+            return "ad"
+        return None
+
+    def _image_removal_kind(self, img: etree._Element) -> str | None:
+        src = img.get("src")
+        if src is None or not src.strip():
+            return "image_without_src"
+        # Old pages space image and caption with a 1x5 transparent GIF:
+        # <img src="http://i0.sinaimg.cn/home/c.gif" height="5" width="1">
+        # (https://ent.sina.com.cn/y/2009-11-09/13482762951.shtml)
+        width = _int_prefix(img.get("width"))
+        height = _int_prefix(img.get("height"))
+        path = src.split("?", 1)[0].split("#", 1)[0]
+        if (
+            path.endswith("/c.gif")
+            or (width is not None and width <= 5)
+            or (height is not None and height <= 5)
+        ):
+            return "spacer"
+        resolved = _resolve_url(src, self.base_url)
+        if resolved is None:
+            return "unsafe_url"
+        img.set("src", resolved)
+        return None
+
+    def _drop_spacer(self, img: etree._Element) -> etree._Element | None:
+        """Drop a spacer image, and with it the second <br> of "<br><spacer><br>".
+
+        Without the spacer the two <br> would read as a paragraph break, cutting
+        a photo from its caption.
+        """
+        previous, following = img.getprevious(), img.getnext()
+        if (
+            previous is not None
+            and previous.tag == "br"
+            and _is_blank(previous.tail)
+            and _is_blank(img.tail)
+            and following is not None
+            and following.tag == "br"
+        ):
+            _drop(following)
+            _drop(img)
+            return following
+        _drop(img)
+        return None
+
+    def _clean_link(self, el: etree._Element) -> None:
+        """Resolve a link, or strip its href so that the layout unwraps it."""
+        if el.tag != "a" or el.get("href") is None:
+            return
+        href = el.get("href") or ""
+        del el.attrib["href"]
+        parent = el.getparent()
+        # Stock names are linked to their quote page and followed by a live quote:
+        # <span id="stock_sh000300"><a class="keyword" href="...">沪深300</a></span>
+        if (
+            "keyword" in (el.get("class") or "").split()
+            and parent is not None
+            and parent.tag == "span"
+            and (parent.get("id") or "").startswith(("stock_", "usstock_"))
+        ):
+            self.removed["stock_link"] += 1
+            return
+        resolved = _resolve_url(href, self.base_url)
+        if resolved is None:
+            self.removed["unsafe_url"] += 1
+            return
+        el.set("href", resolved)
+
+
+def _drop_by_text(parent: etree._Element, removed: Counter[str]) -> None:
+    """Second walk: remove boilerplate known by its text, and empty blocks."""
+    for child in list(parent):
+        tag = child.tag
+        kind = None
+        if tag in _QR_CANDIDATES or tag in _DROPPED_WHEN_EMPTY:
+            text = _visible(_text(child))
+            if text == _QR_TEXT and tag in _QR_CANDIDATES:
+                kind = "qr_block"
+            elif tag == "p" and text.startswith(_EDITOR_PREFIXES):
+                kind = "editor"
+            elif tag == "p" and text.startswith(_DISCLAIMER_PREFIXES):
+                kind = "disclaimer"
+            elif (
+                tag in _DROPPED_WHEN_EMPTY
+                and not text
+                and next(child.iter("img"), None) is None
+            ):
+                kind = "empty"
+        elif tag in _FORMATTING and not child.text and not len(child):
+            kind = "empty"
+        if kind is not None:
+            removed[kind] += 1
+            _drop(child)
+        elif len(child):
+            _drop_by_text(child, removed)
+
+
+# A piece of inline content met while laying out a flow: text, or an element to write.
+_Item = str | etree._Element
+
+
+class _Layout:
+    """Third walk: write the pruned tree, one block per line."""
+
+    def __init__(self, removed: Counter[str]) -> None:
+        self.removed = removed
+
+    def kept(self, el: etree._Element) -> bool:
+        tag = el.tag
+        if tag == "a":
+            return el.get("href") is not None
+        return tag in _BLOCKS or tag in _INLINES
+
+    def lines(self, node: etree._Element, *, wrap_inline: bool) -> list[str]:
+        """Lay out a node's content as lines; loose inline runs become paragraphs."""
+        flow = _Flow(self, wrap_inline)
+        flow.feed(node)
+        flow.flush()
+        return flow.lines
+
+    def block(self, el: etree._Element) -> list[str]:
+        """The lines of a kept block element."""
+        if el.tag in _LEAF_BLOCKS:
+            out: list[str] = [self.start_tag(el)]
+            self.inline_content(el, out)
+            out.append(f"</{el.tag}>")
+            line = "".join(out)
+            if "\n" in line and el.tag != "pre" and "<pre>" not in line:
+                # A blank line would end the HTML block for a Markdown renderer.
+                line = _BLANK_LINES.sub("\n", line)
+            return [line]
+        inner = self.lines(el, wrap_inline=el.tag == "blockquote")
+        if not inner:
+            return []
+        return [self.start_tag(el), *inner, f"</{el.tag}>"]
+
+    def start_tag(self, el: etree._Element) -> str:
+        tag = el.tag
+        if tag == "img":
+            alt = el.get("alt")
+            alt_attr = "" if alt is None else f' alt="{_escape_attr(alt)}"'
+            src = _escape_attr(el.get("src") or "")
+            return f'<img src="{src}"{alt_attr} referrerpolicy="no-referrer">'
+        if tag == "a":
+            return f'<a href="{_escape_attr(el.get("href") or "")}">'
+        if tag in ("td", "th"):
+            spans = "".join(
+                f' {name}="{value}"'
+                for name in ("colspan", "rowspan")
+                if (value := (el.get(name) or "").strip())
+                and _SPAN_VALUE.fullmatch(value)
+            )
+            return f"<{tag}{spans}>"
+        return f"<{tag}>"
+
+    def inline_content(self, el: etree._Element, out: list[str]) -> None:
+        """Write an element's text and children (not its tail), unwrapping as needed."""
+        if el.text:
+            out.append(_escape_text(el.text))
+        for child in el:
+            self.inline(child, out)
+            if child.tail:
+                out.append(_escape_text(child.tail))
+
+    def inline(self, el: etree._Element, out: list[str]) -> None:
+        """Write an element (not its tail) inside a line."""
+        if not self.kept(el):
+            self.removed["unwrapped"] += 1
+            self.inline_content(el, out)
+            return
+        out.append(self.start_tag(el))
+        if el.tag not in _VOID:
+            self.inline_content(el, out)
+            out.append(f"</{el.tag}>")
+
+
+class _Flow:
+    """Lines of one flow (the body, a blockquote, a list…) as its children are fed."""
+
+    def __init__(self, layout: _Layout, wrap_inline: bool) -> None:
+        self.layout = layout
+        self.wrap_inline = wrap_inline
+        self.lines: list[str] = []
+        self.run: list[_Item] = []
+
+    def feed(self, node: etree._Element) -> None:
+        """Take a node's text and children (not its tail) into the flow."""
+        if node.text:
+            self.run.append(node.text)
+        for child in node:
+            self._feed_child(child)
+            if child.tail:
+                self.run.append(child.tail)
+
+    def _feed_child(self, el: etree._Element) -> None:
+        tag = el.tag
+        if tag in _BLOCKS:
+            self.flush()
+            self.lines.extend(self.layout.block(el))
+        elif self.layout.kept(el) and next(el.iter(*_BLOCKS), None) is None:
+            self.run.append(el)
+        else:
+            # Unwrapped. A <span> or <font>, or a <strong> around paragraphs (which
+            # cannot sit inside a <p>), stays in the running paragraph; a <div> or
+            # <center> closes it and opens a new one.
+            self.layout.removed["unwrapped"] += 1
+            breaking = tag in _BREAKING_TAGS
+            if breaking:
+                self.flush()
+            self.feed(el)
+            if breaking:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the pending inline run, one paragraph per <br><br>-separated part."""
+        run, self.run = self.run, []
+        if all(isinstance(item, str) and _is_blank(item) for item in run):
+            return  # the usual case: the newlines between two blocks
+        for part in _split_at_double_breaks(run):
+            items = _trim(part)
+            if not any(_item_has_content(item) for item in items):
+                continue
+            out: list[str] = []
+            for item in items:
+                if isinstance(item, str):
+                    out.append(_escape_text(item))
+                else:
+                    self.layout.inline(item, out)
+            line = "".join(out)
+            if "\n" in line:
+                line = _BLANK_LINES.sub("\n", line)
+            self.lines.append(f"<p>{line}</p>" if self.wrap_inline else line)
+
+
+def _is_break(item: _Item) -> bool:
+    return not isinstance(item, str) and item.tag == "br"
+
+
+def _is_filler(item: _Item) -> bool:
+    return _is_blank(item) if isinstance(item, str) else item.tag == "br"
+
+
+def _item_has_content(item: _Item) -> bool:
+    if isinstance(item, str):
+        return bool(_visible(item))
+    return _has_content(item)
+
+
+def _split_at_double_breaks(run: list[_Item]) -> list[list[_Item]]:
+    """Split an inline run where two or more <br> follow each other."""
+    parts: list[list[_Item]] = [[]]
+    pending: list[_Item] = []  # <br>s, and the blank text between them
+    breaks = 0
+    for item in run:
+        if _is_break(item):
+            pending.append(item)
+            breaks += 1
+        elif breaks and isinstance(item, str) and _is_blank(item):
+            pending.append(item)
+        else:
+            if breaks >= 2:
+                parts.append([])
+            elif breaks == 1:
+                parts[-1].extend(pending)
+            pending, breaks = [], 0
+            parts[-1].append(item)
+    return parts
+
+
+def _trim(items: list[_Item]) -> list[_Item]:
+    """Drop <br>s and HTML whitespace at both ends of a run."""
+    start, end = 0, len(items)
+    while start < end and _is_filler(items[start]):
+        start += 1
+    while end > start and _is_filler(items[end - 1]):
+        end -= 1
+    trimmed = items[start:end]
+    if trimmed and isinstance(first := trimmed[0], str):
+        trimmed[0] = first.lstrip(_HTML_SPACE)
+    if trimmed and isinstance(last := trimmed[-1], str):
+        trimmed[-1] = last.rstrip(_HTML_SPACE)
+    return trimmed

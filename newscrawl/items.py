@@ -1,0 +1,36 @@
+"""The archived article: raw values as found beside their normalised forms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class Article:
+    """One Sina Finance article on its way from the page to the archive.
+
+    ``*_raw`` fields keep what the site gave (feed value or page text) so that a
+    wrong normalisation can be traced; the normalised fields are what the archive
+    writes. ``body`` and ``image`` are filled by the cleaning pipeline.
+    """
+
+    url: str
+    doc_id: str
+    channel: str
+    categories: tuple[str, str, str]
+    author: str
+    default_image: str
+    title_raw: str
+    title: str
+    published_raw: str
+    published_source: str  # "feed", "meta" or "visible": where the instant came from
+    published: datetime | None  # timezone-aware; None when no source had one
+    body_raw: str
+    updated_raw: str = ""
+    updated: datetime | None = None
+    feed_mtime: int | None = None
+    outlet: str = ""
+    keywords: list[str] = field(default_factory=list)
+    body: str = ""
+    image: str = ""

@@ -1,0 +1,94 @@
+"""Scrapy settings of newscrawl: polite defaults for the real site, one comment each.
+
+Project settings are prefixed by component: SINA_* (the site), ARCHIVE_* (the
+archive on disk), CLEAN_* (the body cleaner), RUN_* (the outcome of a run).
+"""
+
+from __future__ import annotations
+
+from newscrawl.archive import DEFAULT_PATH_TEMPLATE
+from newscrawl.sina.channels import DEFAULT_CHANNELS
+
+BOT_NAME = "newscrawl"
+SPIDER_MODULES = ["newscrawl.spiders"]
+NEWSPIDER_MODULE = "newscrawl.spiders"
+# `scrapy crawl` with an exit status for cron (see newscrawl/commands/crawl.py).
+COMMANDS_MODULE = "newscrawl.commands"
+
+# --- The site -----------------------------------------------------------------
+# The roll feed endpoint; tests and the demo point it at the local replica.
+SINA_FEED_URL = "https://feed.mix.sina.com.cn/api/roll/get"
+# Hosts whose article URLs the feed may hand us; ".x" admits every host under x.
+SINA_ARTICLE_HOSTS = [".sina.com.cn"]
+# Channels by name: pageid, lid, three archive categories, author, default image.
+SINA_CHANNELS = DEFAULT_CHANNELS
+# Channels read when the run names none (-a channels=a,b).
+SINA_DEFAULT_CHANNELS = ["china"]
+# Feed pages read per channel at most (-a pages=N); the feed has 50 items a page.
+SINA_FEED_PAGES = 2
+# Items asked per feed page; Sina caps it at 50.
+SINA_FEED_NUM = 50
+
+# --- The archive --------------------------------------------------------------
+# Where the archive lives; relative paths are taken from the working directory.
+ARCHIVE_DIR = "archive"
+# Where an article goes inside it (FORMAT.md); every component is validated.
+ARCHIVE_PATH_TEMPLATE = DEFAULT_PATH_TEMPLATE
+
+ITEM_PIPELINES = {
+    "newscrawl.pipelines.CleanBodyPipeline": 100,
+    "newscrawl.pipelines.ValidatePipeline": 200,
+    "newscrawl.pipelines.ArchivePipeline": 300,
+}
+
+EXTENSIONS = {
+    # One summary line and the exit status of the run.
+    "newscrawl.extensions.RunOutcome": 500,
+}
+# A run fails (exit 3) when more than this share of its articles failed.
+RUN_MAX_FAILED_RATIO = 0.2
+
+# --- Politeness towards the real site -------------------------------------------
+USER_AGENT = "newscrawl/0.1 (+https://github.com/newscrawl/newscrawl; news archiver)"
+ROBOTSTXT_OBEY = True
+DOWNLOADER_MIDDLEWARES = {
+    # Scrapy's, with a one-line log instead of a traceback when robots.txt fails.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "newscrawl.middlewares.QuietRobotsTxtMiddleware": 100,
+}
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+# The spider's errbacks log the one ERROR line that names what failed and why.
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
+# Sina's pages are 100-400 KB; anything past this is not an article.
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8",
+    "Accept-Language": "zh-CN,zh;q=0.9",
+}
+COOKIES_ENABLED = False
+# No listening ports: a cron job needs neither a telnet console nor remote control.
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+
+# Opt-in HTTP cache for development: scrapy crawl sina_finance -s HTTPCACHE_ENABLED=1
+HTTPCACHE_ENABLED = False
+HTTPCACHE_DIR = "httpcache"
+HTTPCACHE_EXPIRATION_SECS = 3600
+
+# --- Logs ------------------------------------------------------------------------
+LOG_LEVEL = "INFO"
+# Drops are logged as one line with the reason, not with the whole item.
+LOG_FORMATTER = "newscrawl.logformatter.ArticleLogFormatter"
+
+FEED_EXPORT_ENCODING = "utf-8"

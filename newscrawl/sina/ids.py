@@ -1,0 +1,56 @@
+"""Article ids and URLs: which URLs are Sina articles, and their doc ids."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+# 2016+ pages: https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml
+# columns:     https://finance.sina.com.cn/zl/china/2021-04-20/zl-ikmvwzxq0000001.shtml
+_MODERN_ID = re.compile(r"/(?:doc|zl)-(i[0-9a-z]+)\.shtml$")
+# 2009-2012 pages: http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml (digits)
+_OLD_ID = re.compile(r"/\d{4}-\d{2}-\d{2}/(\d{6,20})\.shtml$")
+# The feed's docid is the URL id without its leading "i": "comos:hqfskcn2160999".
+_FEED_DOCID = re.compile(r"^comos:([0-9a-z]+)$")
+
+#: A doc id is used as a file name component: keep it to this safe alphabet.
+_SAFE_ID = re.compile(r"^[0-9a-z]{6,64}$")
+
+
+def doc_id_from_url(url: str) -> str | None:
+    """The doc id of an article URL (``doc-ihqfskcn2160999.shtml`` → ``ihqf…``)."""
+    path = urlsplit(url).path
+    match = _MODERN_ID.search(path) or _OLD_ID.search(path)
+    if match is None:
+        return None
+    doc_id = match.group(1)
+    return doc_id if _SAFE_ID.match(doc_id) else None
+
+
+def doc_id_from_feed(docid: str) -> str | None:
+    """The doc id of a feed item's ``docid`` (``comos:hqfskcn2160999`` → ``ihqf…``)."""
+    match = _FEED_DOCID.match(docid.strip())
+    if match is None:
+        return None
+    doc_id = "i" + match.group(1)
+    return doc_id if _SAFE_ID.match(doc_id) else None
+
+
+def is_article_url(url: str, hosts: frozenset[str]) -> bool:
+    """Whether ``url`` is an http(s) article page on one of ``hosts``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.hostname is None:
+        return False
+    return host_allowed(parts.hostname, hosts) and doc_id_from_url(url) is not None
+
+
+def host_allowed(hostname: str, hosts: frozenset[str]) -> bool:
+    """Whether ``hostname`` is one of ``hosts`` or a subdomain of a ``.suffix`` entry.
+
+    An entry ``.sina.com.cn`` admits every host under sina.com.cn; an entry without
+    the leading dot admits that host only.
+    """
+    hostname = hostname.lower().rstrip(".")
+    if hostname in hosts:
+        return True
+    return any(h.startswith(".") and hostname.endswith(h) for h in hosts)

@@ -1,0 +1,226 @@
+"""The Sina Finance spider: roll feed pages → article pages → Article items."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import scrapy
+from scrapy.exceptions import UsageError
+from scrapy.http import Request, Response, TextResponse
+
+from newscrawl.items import Article
+from newscrawl.sina.article import extract_page, normalize_title
+from newscrawl.sina.channels import Channel, load_channels
+from newscrawl.sina.dates import BEIJING, plausible
+from newscrawl.sina.feed import FeedEntry, FeedError, feed_url, parse_feed
+from newscrawl.sina.ids import is_article_url
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+
+class SinaFinanceSpider(scrapy.Spider):
+    """Reads the roll feed of each channel and yields one Article per feed item.
+
+    Arguments (``-a name=value``): ``channels`` (comma-separated names from
+    ``SINA_CHANNELS``), ``pages`` (feed pages per channel), ``since`` (YYYY-MM-DD,
+    Beijing time: older items are not fetched), ``url`` (archive this one article
+    page instead of reading the feed).
+    """
+
+    name = "sina_finance"
+
+    def __init__(
+        self,
+        channels: str | None = None,
+        pages: str | int | None = None,
+        since: str | None = None,
+        url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.channel_names = [c.strip() for c in (channels or "").split(",") if c.strip()]
+        self.max_pages = _positive_int("pages", pages) if pages is not None else None
+        self.since = _parse_since(since) if since else None
+        self.article_url = url
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Any:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.configure(crawler)
+        return spider
+
+    def configure(self, crawler: Crawler) -> None:
+        """Read the SINA_* settings; raise UsageError with what to set if wrong."""
+        settings = crawler.settings
+        try:
+            known = load_channels(settings.getdict("SINA_CHANNELS"))
+        except ValueError as exc:
+            raise UsageError(f"SINA_CHANNELS: {exc}") from exc
+        names = self.channel_names or settings.getlist("SINA_DEFAULT_CHANNELS")
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise UsageError(
+                f"unknown channel(s) {', '.join(unknown) or '(none)'}:"
+                f" choose from {', '.join(sorted(known))}"
+            )
+        self.channels: list[Channel] = [known[n] for n in names]
+        self.feed_endpoint: str = settings.get("SINA_FEED_URL")
+        self.hosts = frozenset(h.lower() for h in settings.getlist("SINA_ARTICLE_HOSTS"))
+        if self.max_pages is None:
+            self.max_pages = settings.getint("SINA_FEED_PAGES", 2)
+        self.num = settings.getint("SINA_FEED_NUM", 50)
+        if self.article_url and not is_article_url(self.article_url, self.hosts):
+            raise UsageError(
+                f"-a url={self.article_url} is not an article page on"
+                f" SINA_ARTICLE_HOSTS ({', '.join(sorted(self.hosts))})"
+            )
+
+    async def start(self) -> AsyncIterator[Any]:
+        if self.article_url:
+            yield self.article_request(self.article_url, self.channels[0], None)
+            return
+        for channel in self.channels:
+            yield self.feed_request(channel, 1)
+
+    # --- The feed ------------------------------------------------------------------
+
+    def feed_request(self, channel: Channel, page: int) -> Request:
+        """The request of one feed page of ``channel``."""
+        return Request(
+            feed_url(self.feed_endpoint, channel.pageid, channel.lid, page, self.num),
+            callback=self.parse_feed,
+            errback=self.feed_failed,
+            cb_kwargs={"channel": channel, "page": page},
+            # Feed pages change every minute: never let a dupefilter or cache skip one.
+            dont_filter=True,
+            meta={"dont_cache": True},
+        )
+
+    def parse_feed(self, response: Response, channel: Channel, page: int) -> Iterator[Request]:
+        """Yield a request per new feed item, then the next feed page if wanted."""
+        assert self.crawler.stats is not None
+        stats = self.crawler.stats
+        try:
+            parsed = parse_feed(response.text if isinstance(response, TextResponse) else "", self.hosts)
+        except FeedError as exc:
+            self.feed_unreadable(response.url, str(exc))
+            return
+        stats.inc_value("sina/feed/pages")
+        for reason, count in parsed.rejected.items():
+            stats.inc_value(f"sina/feed/rejected/{reason}", count)
+            logger.warning("Feed %s: %d item(s) rejected (%s)", response.url, count, reason)
+        reached_since = False
+        for entry in parsed.entries:
+            if self.since and entry.intime and entry.intime < self.since:
+                reached_since = True
+                stats.inc_value("sina/feed/older_than_since")
+                continue
+            stats.inc_value("sina/feed/items")
+            yield self.article_request(entry.url, channel, entry)
+        assert self.max_pages is not None
+        if parsed.entries and not reached_since and page < self.max_pages:
+            yield self.feed_request(channel, page + 1)
+
+    def feed_failed(self, failure: Failure) -> None:
+        """The feed could not be fetched: say which and why, in one line."""
+        request = failure.request  # type: ignore[attr-defined]
+        self.feed_unreadable(request.url, failure.getErrorMessage())
+
+    def feed_unreadable(self, url: str, reason: str) -> None:
+        """Count and log a feed page that gave no items."""
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("sina/feed/failed")
+        logger.error("Cannot read the feed %s: %s", url, reason)
+
+    # --- Articles ------------------------------------------------------------------
+
+    def article_request(self, url: str, channel: Channel, entry: FeedEntry | None) -> Request:
+        """The request of one article page."""
+        return Request(
+            url,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            cb_kwargs={"channel": channel, "entry": entry},
+        )
+
+    def parse_article(
+        self, response: Response, channel: Channel, entry: FeedEntry | None
+    ) -> Iterator[Article]:
+        """Build the Article of one page; what the page lacks, the feed item gives."""
+        assert self.crawler.stats is not None
+        stats = self.crawler.stats
+        if not isinstance(response, TextResponse):
+            stats.inc_value("sina/article/not_html")
+            logger.warning("Not an HTML page, skipped: %s", response.url)
+            return
+        url = entry.url if entry else response.url
+        page = extract_page(response.selector, url)
+        title_raw = page.title_raw or (entry.title if entry else "")
+        if not page.title_raw:
+            stats.inc_value("sina/missing/title")
+        published_source, published_raw, published = page.published_source, page.published_raw, page.published
+        if entry and entry.intime and plausible(entry.intime):
+            # FORMAT.md: the feed's intime is the publication instant when there is one.
+            published_source, published_raw, published = "feed", entry.intime_raw, entry.intime
+        if published is None:
+            stats.inc_value("sina/missing/date")
+        if page.body_html is None:
+            stats.inc_value("sina/missing/body")
+        doc_id = entry.doc_id if entry else page.doc_id
+        if doc_id is None:
+            stats.inc_value("sina/missing/doc_id")
+            logger.warning("No doc id in %s, skipped", url)
+            return
+        yield Article(
+            url=url,
+            doc_id=doc_id,
+            channel=channel.name,
+            categories=channel.categories,
+            author=channel.author,
+            default_image=channel.default_image,
+            title_raw=title_raw,
+            title=normalize_title(title_raw),
+            published_raw=published_raw,
+            published_source=published_source,
+            published=published,
+            updated_raw=page.updated_raw,
+            updated=page.updated,
+            feed_mtime=entry.mtime if entry else None,
+            outlet=page.outlet or (entry.media_name if entry else ""),
+            keywords=page.keywords,
+            body_raw=page.body_html or "",
+        )
+
+    def article_failed(self, failure: Failure) -> None:
+        """An article page could not be fetched: count it; the crawl goes on."""
+        assert self.crawler.stats is not None
+        request = failure.request  # type: ignore[attr-defined]
+        self.crawler.stats.inc_value("sina/article/failed")
+        logger.error("Cannot fetch the article %s: %s", request.url, failure.getErrorMessage())
+
+
+def _positive_int(name: str, value: str | int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise UsageError(f"-a {name}= wants a whole number of 1 or more, not {value!r}")
+    return number
+
+
+def _parse_since(value: str) -> datetime:
+    """The start of a Beijing calendar day, as an aware instant."""
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=BEIJING)
+    except ValueError as exc:
+        raise UsageError(f"-a since= wants a date as YYYY-MM-DD, not {value!r}") from exc
+    return day.astimezone(UTC)
+

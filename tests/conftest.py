@@ -1,0 +1,42 @@
+"""Shared test helpers: fixture files and golden-file comparison."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEED = FIXTURES / "seed" / "000_113cd7e772c081f1.txt"
+EXPECTED_SEED = FIXTURES / "expected_seed_cleaned.md"
+POSTS = sorted((FIXTURES / "posts").glob("*.md"))
+
+SEED_URL = "https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml"
+FINANCE_URL = "https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml"
+NEWS_URL = "https://news.sina.com.cn/c/2019-09-07/doc-iicezzrq4076655.shtml"
+OLD_URL = "http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml"
+
+BODY_START = "<div>   \n"
+BODY_END = "  \n</div>\n            "
+
+
+def page(name: str) -> bytes:
+    """The raw bytes of a saved page in tests/fixtures/pages/."""
+    return (FIXTURES / "pages" / name).read_bytes()
+
+
+def split_document(text: str) -> tuple[str, str]:
+    """(header text, body) of an archive file, by the skeleton of FORMAT.md."""
+    start = text.index(BODY_START)
+    assert text.endswith(BODY_END)
+    return text[:start], text[start + len(BODY_START) : -len(BODY_END)]
+
+
+def assert_golden(actual: str, expected: str, name: str = "golden") -> None:
+    """Equal strings, or a failure that shows a unified diff."""
+    if actual != expected:
+        diff = "\n".join(
+            difflib.unified_diff(
+                expected.splitlines(), actual.splitlines(), name, "actual", lineterm=""
+            )
+        )
+        raise AssertionError(f"output differs from {name}:\n{diff}")

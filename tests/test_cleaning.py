@@ -1,0 +1,553 @@
+"""Tests for newscrawl.cleaning: the body policy of FORMAT.md."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from newscrawl.cleaning import CleanedBody, clean_body
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEED_URL = "https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml"
+BASE = "https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml"
+
+# The body sits between these in an archive file (FORMAT.md, "Skeleton").
+BODY_START = "<div>   \n"
+BODY_END = "  \n</div>\n            "
+
+KEPT_TAGS = {
+    "p", "br", "strong", "b", "em", "i", "u", "sub", "sup", "h2", "h3", "h4", "h5",
+    "h6", "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th",
+    "td", "img", "a", "figure", "figcaption", "pre", "code",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": ["href"],
+    "img": ["src", "alt", "referrerpolicy"],
+    "td": ["colspan", "rowspan"],
+    "th": ["colspan", "rowspan"],
+}
+BLOCK_LINE = re.compile(
+    r"</?(?:p|h[2-6]|blockquote|ul|ol|li|table|thead|tbody|tr|th|td|figure"
+    r"|figcaption|pre)[ >]"
+)
+IMG_TAG = re.compile(r"<img\b[^>]*>")
+IMG_SHAPE = re.compile(
+    r'<img src="https?://[^"\s]+"(?: alt="[^"]*")? referrerpolicy="no-referrer">'
+)
+EVENT_ATTRIBUTE = re.compile(r"\son\w+\s*=", re.IGNORECASE)
+
+
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    return path.read_bytes().decode(encoding)
+
+
+def archive_body(document: str) -> str:
+    start = document.index(BODY_START) + len(BODY_START)
+    end = document.rindex(BODY_END)
+    return document[start:end]
+
+
+def inner_html(page: str, container_id: str, stop_comment: str | None = None) -> str:
+    """The inner HTML of ``div#container_id``, up to a comment containing a marker."""
+    root = etree.fromstring(page, etree.HTMLParser())
+    (container,) = root.xpath(f"//div[@id='{container_id}']")
+    parts = [container.text or ""]
+    for child in container:
+        if (
+            stop_comment is not None
+            and isinstance(child, etree._Comment)
+            and stop_comment in (child.text or "")
+        ):
+            break
+        parts.append(etree.tostring(child, encoding="unicode", method="html"))
+    return "".join(parts)
+
+
+def clean_page(name: str, container_id: str, **kwargs: str) -> CleanedBody:
+    encoding = kwargs.pop("encoding", "utf-8")
+    page = read_text(FIXTURES / "pages" / name, encoding)
+    return clean_body(inner_html(page, container_id, **kwargs), BASE)
+
+
+def assert_policy(html: str) -> None:
+    """What FORMAT.md says is never present in a written body."""
+    lowered = html.lower()
+    for banned in ("<!--", "<script", "<style", "<iframe", "javascript:", "\n\n"):
+        assert banned not in lowered, banned
+    assert not EVENT_ATTRIBUTE.search(html)
+    for img in IMG_TAG.findall(html):
+        assert IMG_SHAPE.fullmatch(img), img
+    assert_structure(html)
+
+
+def assert_structure(html: str) -> None:
+    """Read back, the body holds only kept elements, attributes and safe URLs."""
+    if not html:
+        return
+    root = etree.fromstring(f"<html><body>{html}</body></html>", etree.HTMLParser())
+    body = root.find("body")
+    assert body is not None
+    for el in body.iterdescendants():
+        assert isinstance(el.tag, str), "comment or processing instruction"
+        assert el.tag in KEPT_TAGS, el.tag
+        assert set(el.attrib) <= set(ALLOWED_ATTRIBUTES.get(el.tag, [])), el.attrib
+        for name in ("href", "src"):
+            if name in el.attrib:
+                assert re.match(r"https?://", el.attrib[name]), el.attrib[name]
+        if el.tag == "img":
+            assert el.get("referrerpolicy") == "no-referrer"
+        if el.tag == "a":
+            assert el.get("href")
+
+
+def cleaned(html: str) -> str:
+    return clean_body(html, BASE).html
+
+
+# The seed article -----------------------------------------------------------------
+
+
+def seed_result() -> CleanedBody:
+    seed = read_text(FIXTURES / "seed" / "000_113cd7e772c081f1.txt")
+    return clean_body(archive_body(seed), SEED_URL)
+
+
+def test_seed_body_is_cleaned_exactly_as_expected() -> None:
+    expected = archive_body(read_text(FIXTURES / "expected_seed_cleaned.md"))
+    actual = seed_result().html
+    diff = "\n".join(
+        difflib.unified_diff(
+            expected.split("\n"),
+            actual.split("\n"),
+            "expected_seed_cleaned.md",
+            "clean_body(seed)",
+            lineterm="",
+        )
+    )
+    assert actual == expected, f"cleaned seed body differs:\n{diff}"
+
+
+def test_seed_has_no_image_of_its_own() -> None:
+    # The QR block's image is boilerplate: headimg falls back to the channel default.
+    assert seed_result().image is None
+
+
+def test_seed_removed_counts() -> None:
+    removed = seed_result().removed
+    assert removed["comment"] == 12
+    assert removed["style"] == 1
+    assert removed["qr_block"] == 1
+    assert removed["editor"] == 1
+
+
+# Real pages -----------------------------------------------------------------------
+
+
+def test_finance_page_gives_exactly_its_three_paragraphs() -> None:
+    result = clean_page(
+        "gne_finance_roll_2018-12-28_doc-ihqfskcn2160999.html", "artibody"
+    )
+    lines = result.html.split("\n")
+    assert len(lines) == 3
+    starts = ("<p>　　新京报快讯（记者 裴剑飞）", "<p>　　今晚，", "<p>　　铁路部门提醒广大旅客，")
+    for line, start in zip(lines, starts, strict=True):
+        assert line.startswith(start)
+        assert line.endswith("</p>")
+    assert "责任编辑" not in result.html
+    assert result.image is None
+    assert result.removed["editor"] == 1
+    assert_policy(result.html)
+
+
+def test_news_page_keeps_link_and_subheads() -> None:
+    result = clean_page("gne_news_c_2019-09-07_doc-iicezzrq4076655.html", "article")
+    html = result.html
+    assert html.startswith("<p>　　原标题：最强“中国芯”本月商用&nbsp;华为抢跑5G芯片大战</p>\n")
+    assert (
+        '<a href="https://news.sina.com.cn/c/2019-09-06/doc-iicezueu3941550.shtml">'
+        "麒麟990&nbsp;5G一体化芯片</a>"
+    ) in html
+    assert "<p><strong>　　巨头暗战5G芯片</strong></p>" in html
+    assert "<p>　<strong>　采用全球最前沿芯片工艺</strong></p>" in html
+    assert "<p>　　<strong>5G芯片累计研发投入10亿美元</strong></p>" in html
+    assert html.endswith("已超过10亿美元。</p>")
+    assert "责任编辑" not in html
+    assert "张申" not in html
+    assert_policy(html)
+    assert all(BLOCK_LINE.match(line) for line in html.split("\n"))
+
+
+def old_page() -> CleanedBody:
+    return clean_page(
+        "cxextractor_old_gb2312_ent_aidai.html",
+        "artibody",
+        encoding="gb18030",
+        stop_comment="publish_helper_end",
+    )
+
+
+def test_old_gb2312_page_keeps_photos_captions_and_text() -> None:
+    html = old_page().html
+    photo = (
+        '<img src="http://i3.sinaimg.cn/ent/y/2009-11-09/'
+        'U3996P28T3D2762951F328DT20091109135102.jpg" '
+        'alt="爱戴掀起红盖头庆东南劲爆音乐颁奖七周年(图)" referrerpolicy="no-referrer">'
+    )
+    lines = html.split("\n")
+    # The photo and its caption stay together once the spacer between them is gone.
+    assert f"<p>{photo}<br>爱戴红盖头造型</p>" in lines
+    assert lines[-2].startswith("<p>　　新浪音乐讯 第七届东南劲爆音乐榜")
+    assert lines[-1].startswith("<p>　　当晚爱戴以一身独特造型")
+    assert html.index(photo) < html.index("新浪音乐讯 第七届") < html.index("当晚爱戴以")
+    assert "c.gif" not in html
+    assert "\ufffd" not in html
+    assert "<span" not in html
+    assert "<center" not in html
+    assert_policy(html)
+    assert all(BLOCK_LINE.match(line) for line in lines)
+
+
+def test_old_page_image_and_counts() -> None:
+    result = old_page()
+    # http stays http: only protocol-relative URLs are made https.
+    assert result.image == (
+        "http://i1.sinaimg.cn/ent/y/2009-11-09/U3996P28T3D2762951F326DT20091109135102.jpg"
+    )
+    assert result.removed["spacer"] == 3
+    assert result.removed["unwrapped"] >= 3  # the <center>s and <span>s
+
+
+# Removal rules --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "kind"),
+    [
+        ('<div class="app-kaihu-qr"><img src="//n.sinaimg.cn/q.png">开户</div>', "ad"),
+        ('<div class="xx-kaihu-box">开户</div>', "ad"),
+        ('<div class="ct_hqimg">行情图</div>', "ad"),
+        ('<div id="left_hzh_ad">广告</div>', "ad"),
+        ('<div class="tech-quotation">行情</div>', "ad"),
+        ('<ins class="sinaads" data-ad-pdps="x">广告</ins>', "ad"),
+        ('<div id="ad_01">广告</div>', "ad"),
+        ('<p class="finance_web_zb">直播</p>', "ad"),
+        ('<p class="article-editor">责任编辑：霍琦 </p>', "editor"),
+        ('<p class="show_author">责任编辑：张申 </p>', "editor"),
+        ("<p>　　责任编辑：某某</p>", "editor"),
+        (
+            '<p><span style="font-family: KaiTi_GB2312,KaiTi;">免责声明：本文仅代表作者'
+            "个人观点，与新浪网无关。</span></p>",
+            "disclaimer",
+        ),
+        ("<div><div>海量资讯、精准解读，尽在新浪财经APP</div></div>", "qr_block"),
+        ('<span id="quote_sh000300">3,000.00 (+1.2%)</span>', "quote"),
+        ("<p>&nbsp;</p>", "empty"),
+        ("<p>　　</p>", "empty"),
+        ("<p><br></p>", "empty"),
+        ('<img src="//n.sinaimg.cn/x.png" width="1" height="1">', "spacer"),
+    ],
+)
+def test_boilerplate_is_removed(html: str, kind: str) -> None:
+    result = clean_body(f"<p>正文开始。</p>{html}<p>正文结束。</p>", BASE)
+    assert result.html == "<p>正文开始。</p>\n<p>正文结束。</p>"
+    assert result.removed[kind] == 1
+
+
+def test_qr_block_goes_with_its_image() -> None:
+    html = (
+        '<div class="clearfix"><div><img src="https://n.sinaimg.cn/finance/qr.png">'
+        "</div><div>海量资讯、精准解读，尽在新浪财经APP</div></div><p>正文</p>"
+    )
+    result = clean_body(html, BASE)
+    assert result.html == "<p>正文</p>"
+    assert result.image is None
+
+
+def test_stock_keyword_loses_link_and_quote() -> None:
+    html = (
+        '<p>　　当日<span id="stock_sh000300"><a class="keyword" target="_blank" '
+        'href="https://finance.sina.com.cn/realstock/company/sh000300/nc.shtml">'
+        '沪深300</a></span><span id="quote_sh000300">（3,000.00）</span>指数上涨，'
+        '<span id="usstock_JPM"><a class="keyword" href="https://stock.finance.sina'
+        '.com.cn/usstock/quotes/JPM.html">摩根大通</a></span>亦涨。</p>'
+    )
+    result = clean_body(html, BASE)
+    assert result.html == "<p>　　当日沪深300指数上涨，摩根大通亦涨。</p>"
+    assert result.removed["stock_link"] == 2
+    assert result.removed["quote"] == 1
+
+
+def test_original_title_is_content() -> None:
+    html = '<p class="ori_titlesource">　　原标题：标题</p><p>　　正文</p>'
+    assert cleaned(html) == "<p>　　原标题：标题</p>\n<p>　　正文</p>"
+
+
+# Elements, attributes and URLs ----------------------------------------------------
+
+
+def test_unknown_and_presentational_elements_are_unwrapped() -> None:
+    html = (
+        '<p><font color="red">红</font><span class="x">字</span><o:p>词</o:p>'
+        "<strong>粗</strong><em>斜</em><sub>下</sub><sup>上</sup><u>线</u></p>"
+    )
+    assert cleaned(html) == (
+        "<p>红字词<strong>粗</strong><em>斜</em><sub>下</sub><sup>上</sup><u>线</u></p>"
+    )
+
+
+def test_only_allowed_attributes_survive() -> None:
+    html = (
+        '<table class="t" style="x"><tbody><tr><th colspan="2" id="h">表头</th></tr>'
+        '<tr><td rowspan="2" width="9" onclick="x()">甲</td><td colspan="x">乙</td>'
+        "</tr></tbody></table>"
+    )
+    assert cleaned(html) == (
+        "<table>\n<tbody>\n<tr>\n<th colspan=\"2\">表头</th>\n</tr>\n<tr>\n"
+        '<td rowspan="2">甲</td>\n<td>乙</td>\n</tr>\n</tbody>\n</table>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        ("//n.sinaimg.cn/finance/a.jpg", "https://n.sinaimg.cn/finance/a.jpg"),
+        ("http://i3.sinaimg.cn/ent/b.jpg", "http://i3.sinaimg.cn/ent/b.jpg"),
+        ("https://n.sinaimg.cn/c.png", "https://n.sinaimg.cn/c.png"),
+        ("/img/d.png", "https://finance.sina.com.cn/img/d.png"),
+        ("e.png", "https://finance.sina.com.cn/china/gncj/2021-04-20/e.png"),
+        ("  //n.sinaimg.cn/f.jpg ", "https://n.sinaimg.cn/f.jpg"),
+        ("//n.sinaimg.cn/g h.jpg", "https://n.sinaimg.cn/g%20h.jpg"),
+    ],
+)
+def test_image_urls_are_made_absolute(src: str, expected: str) -> None:
+    result = clean_body(f'<p><img src="{src}" alt="图">图注</p>', BASE)
+    assert result.html == (
+        f'<p><img src="{expected}" alt="图" referrerpolicy="no-referrer">图注</p>'
+    )
+    assert result.image == expected
+
+
+def test_image_is_the_first_kept_image() -> None:
+    html = (
+        '<p><img src="data:image/gif;base64,R0lGOD"><img src="http://i0.sinaimg.cn/'
+        'home/c.gif"></p><div class="img_wrapper"><img src="//n.sinaimg.cn/1.jpg">'
+        '<span class="img_descr">图1</span></div><p><img src="//n.sinaimg.cn/2.jpg"></p>'
+    )
+    result = clean_body(html, BASE)
+    assert result.image == "https://n.sinaimg.cn/1.jpg"
+    assert result.html.split("\n")[0] == (
+        '<p><img src="https://n.sinaimg.cn/1.jpg" referrerpolicy="no-referrer">图1</p>'
+    )
+
+
+def test_body_without_image_has_none() -> None:
+    assert clean_body("<p>　　正文</p>", BASE).image is None
+
+
+def test_links_are_resolved_or_unwrapped() -> None:
+    html = (
+        '<p><a href="/roll/x.shtml" target="_blank" title="t">相对</a>'
+        '<a href="//news.sina.com.cn/y.shtml">协议相对</a>'
+        '<a href="mailto:a@b.cn">邮件</a><a name="anchor">锚</a></p>'
+    )
+    assert cleaned(html) == (
+        '<p><a href="https://finance.sina.com.cn/roll/x.shtml">相对</a>'
+        '<a href="https://news.sina.com.cn/y.shtml">协议相对</a>邮件锚</p>'
+    )
+
+
+# Layout ---------------------------------------------------------------------------
+
+
+def test_loose_inline_content_is_wrapped_in_paragraphs() -> None:
+    html = "\n  <br>第一段<br>续行 <br> <br>第二段<br><br>\n<p>　　正文</p>尾巴\n"
+    assert cleaned(html) == (
+        "<p>第一段<br>续行</p>\n<p>第二段</p>\n<p>　　正文</p>\n<p>尾巴</p>"
+    )
+
+
+def test_wrapper_divs_end_paragraphs_but_spans_do_not() -> None:
+    html = "<div>甲<span>乙</span>丙</div><div><div>丁</div>戊</div><center>己</center>"
+    assert cleaned(html) == "<p>甲乙丙</p>\n<p>丁</p>\n<p>戊</p>\n<p>己</p>"
+
+
+def test_paragraph_text_is_kept_byte_for_byte() -> None:
+    html = "<p>　　甲 &nbsp; 乙&lt;丙&gt;&amp;丁 “戊”\t己 </p>"
+    assert cleaned(html) == html
+
+
+def test_blank_lines_never_reach_the_output() -> None:
+    html = "<p>甲\n\n  \n乙</p>\n\n\n<p>丙</p>"
+    result = cleaned(html)
+    assert result == "<p>甲\n乙</p>\n<p>丙</p>"
+
+
+def test_nested_lists_and_quotes_are_one_block_per_line() -> None:
+    html = "<blockquote>引文<p>段落</p></blockquote><ul>\n<li>一</li>\n<li></li></ul>"
+    assert cleaned(html) == (
+        "<blockquote>\n<p>引文</p>\n<p>段落</p>\n</blockquote>\n<ul>\n<li>一</li>\n</ul>"
+    )
+
+
+def test_template_syntax_is_kept_as_text() -> None:
+    # The exporter writes every brace as &#123;/&#125;; here it is only text.
+    html = "<p>{{ config.secret }} {% include 'x' %} {#c#}</p>"
+    assert cleaned(html) == html
+
+
+@pytest.mark.parametrize("html", ["", " ", "\n\t\n", "<!-- only a comment -->", "<br>"])
+def test_nothing_to_keep_gives_empty_body(html: str) -> None:
+    result = clean_body(html, BASE)
+    assert result.html == ""
+    assert result.image is None
+
+
+# Hostile bodies -------------------------------------------------------------------
+
+HOSTILE = [
+    pytest.param("<p>正文<script>alert(1)</script>完</p>", "alert", id="script"),
+    pytest.param("<p>正文<SCRIPT SRC=//evil/x.js></SCRIPT>完</p>", "evil", id="script-uc"),
+    pytest.param('<p>正文<img src="x.png" onerror="alert(1)">完</p>', "onerror", id="onerror"),
+    pytest.param('<p>正文<a href="javascript:alert(1)">完</a></p>', "alert", id="js-link"),
+    pytest.param('<p>正文<a href=" JaVaScRiPt:alert(1)">完</a></p>', "alert", id="js-case"),
+    pytest.param('<p>正文<a href="jav&#x09;ascript:alert(1)">完</a></p>', "alert", id="js-tab"),
+    pytest.param('<p>正文<a href="&#106;avascript:alert(1)">完</a></p>', "alert", id="js-ref"),
+    pytest.param('<p>正文<a href="\x01javascript:alert(1)">完</a></p>', "alert", id="js-ctl"),
+    pytest.param('<p>正文<a href="vbscript:msgbox(1)">完</a></p>', "msgbox", id="vbscript"),
+    pytest.param('<p>正文<img src="data:image/svg+xml;base64,PHN2Zz4=">完</p>', "data:", id="data-img"),
+    pytest.param('<p>正文<img src="javascript:alert(1)">完</p>', "alert", id="js-img"),
+    pytest.param("<p>正文<img>完</p>", "<img", id="img-no-src"),
+    pytest.param('<p>正文<svg onload="alert(1)"><script>alert(2)</script></svg>完</p>', "alert", id="svg"),
+    pytest.param('<p>正文<math><mtext><style><img src=x onerror=alert(1)></style></mtext></math>完</p>', "onerror", id="math"),
+    pytest.param('<style>p{background:expression(alert(1))}</style><p>正文完</p>', "expression", id="style-expr"),
+    pytest.param('<p style="width:expression(alert(1))">正文完</p>', "expression", id="style-attr"),
+    pytest.param('<iframe src="javascript:alert(1)"></iframe><p>正文完</p>', "iframe", id="iframe"),
+    pytest.param('<object data="x.swf"><embed src="x.swf"></object><p>正文完</p>', "swf", id="object"),
+    pytest.param('<form action="//evil"><input value="x"><button>b</button></form><p>正文完</p>', "evil", id="form"),
+    pytest.param("<noscript><p>无脚本</p></noscript><template><p>模板</p></template><p>正文完</p>", "模板", id="noscript"),
+    pytest.param("<p>正文<!-- <!-- nested --> -->完</p>", "nested", id="nested-comment"),
+    pytest.param("<p>正文<![CDATA[<b>cdata</b>]]>完</p>", "cdata</b>", id="cdata"),
+    pytest.param("<p>正文<?php echo 1; ?>完</p>", "php", id="pi"),
+    pytest.param("<p>正文<textarea><script>alert(1)</script></textarea>完</p>", "alert", id="textarea"),
+    pytest.param('<p>正文</p></body></html><script>alert(1)</script><p>完</p>', "alert", id="end-tags"),
+    pytest.param('<meta charset="gb2312"><p>正文完</p>', "gb2312", id="meta-charset"),
+    pytest.param('<p><a href="http://x/" onclick="alert(1)" style="x">正文</a>完</p>', "onclick", id="a-onclick"),
+    pytest.param('<p><img src="//n.sinaimg.cn/a.jpg" alt="x" onload="alert(1)">正文完</p>', "onload", id="img-onload"),
+    pytest.param('<p><a href="x&quot; onmouseover=&quot;alert(1)">正文</a>完</p>', " onmouseover", id="href-break"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("html", "payload"), HOSTILE)
+def test_hostile_payload_is_gone_and_text_kept(html: str, payload: str) -> None:
+    result = clean_body(html, BASE)
+    assert payload not in result.html
+    assert "正文" in result.html
+    assert "完" in result.html
+    assert_policy(result.html)
+
+
+def test_unclosed_tags_are_closed() -> None:
+    assert cleaned("<p>正文<b>粗<i>斜") == "<p>正文<b>粗<i>斜</i></b></p>"
+
+
+def test_control_characters_and_lone_surrogates_do_not_break_anything() -> None:
+    result = clean_body("<p>甲&#1;乙\x00丙\ud800丁\x0b戊</p><p>&#2;</p>", BASE)
+    assert result.html.startswith("<p>甲乙")
+    assert "\x01" not in result.html
+    assert "\x0b" not in result.html
+    assert "\n" not in result.html  # the control-only paragraph is empty: dropped
+
+
+@pytest.mark.parametrize("tag", ["blockquote", "b", "span", "div", "ul><li", "a href=//x/"])
+def test_absurd_nesting_does_not_raise(tag: str) -> None:
+    result = clean_body(f"<{tag}>字" * 250, BASE)
+    assert "字" in result.html
+    assert_structure(result.html)
+
+
+# Properties -----------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_text_is_cleaned_without_error(text: str) -> None:
+    result = clean_body(text, BASE)
+    assert "<script" not in result.html.lower()
+    assert "\n\n" not in result.html
+    assert_structure(result.html)
+
+
+# Text that cannot spell a payload on its own: no ASCII letters.
+SAFE_TEXT = st.text(
+    alphabet=st.sampled_from(list('　中文财经新闻 0123456789，。{}%#&<>"=\'\xa0\n\t')),
+    max_size=12,
+)
+TAGS = st.sampled_from(
+    [
+        "p", "div", "span", "font", "center", "a", "img", "br", "strong", "em", "h1",
+        "h2", "table", "tr", "td", "ul", "li", "blockquote", "pre", "script", "style",
+        "iframe", "svg", "math", "noscript", "template", "textarea", "form", "object",
+        "embed", "title", "meta", "base", "body", "html", "xmp", "frameset",
+    ]
+)  # fmt: skip
+PAYLOADS = st.sampled_from(
+    [
+        "javascript:alert(1)", " JaVaScRiPt:alert(1)", "jav&#x09;ascript:alert(1)",
+        "java\nscript:alert(1)", "&#106;avascript:alert(1)", "vbscript:msgbox(1)",
+        "data:text/html,<script>alert(1)</script>", "//n.sinaimg.cn/a.jpg",
+        "/rel/b.png", "http://i3.sinaimg.cn/c.jpg", "expression(alert(1))",
+        'x" onmouseover="alert(1)', "1", "5", "quote_1", "appendQr_wrap", "keyword",
+    ]
+)  # fmt: skip
+ATTRIBUTES = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["onclick", "onerror", "ONLOAD", "href", "src", "style", "class", "id"]
+            + ["colspan", "width", "height"]
+        ),
+        PAYLOADS,
+    ),
+    max_size=3,
+)
+
+
+@st.composite
+def html_ish(draw: st.DrawFn, depth: int = 0) -> str:
+    pieces = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["text", "element", "comment", "junk"]))
+        if kind == "text":
+            pieces.append(draw(SAFE_TEXT))
+        elif kind == "comment":
+            pieces.append(f"<!--{draw(SAFE_TEXT)}-->")
+        elif kind == "junk":
+            pieces.append(draw(st.sampled_from(["<", "</", "<!--", "<![CDATA[", "]]>", "-->", "<?x", "</p>"])))
+        else:
+            tag = draw(TAGS)
+            attributes = "".join(f' {name}="{value}"' for name, value in draw(ATTRIBUTES))
+            inner = draw(html_ish(depth + 1)) if depth < 3 else draw(SAFE_TEXT)
+            close = draw(st.booleans())
+            pieces.append(f"<{tag}{attributes}>{inner}" + (f"</{tag}>" if close else ""))
+    return "".join(pieces)
+
+
+@settings(max_examples=300, deadline=None)
+@given(html_ish())
+def test_hostile_html_never_leaks_a_payload(html: str) -> None:
+    result = clean_body(html, BASE)
+    out = result.html
+    assert "<script" not in out.lower()
+    assert "javascript:" not in out.lower()
+    assert "vbscript:" not in out.lower()
+    assert "data:" not in out
+    assert not EVENT_ATTRIBUTE.search(out)
+    assert "\n\n" not in out
+    assert_structure(out)
+    if result.image is not None:
+        assert result.image.startswith(("http://", "https://"))

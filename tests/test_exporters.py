@@ -1,0 +1,155 @@
+"""The exporter writes the seed's format byte for byte, with a safe header."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newscrawl.exporters import FrontMatterItemExporter, format_article, quote_title
+from tests.conftest import POSTS, SEED, assert_golden, split_document
+
+CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
+IMAGE = "https://n.sinaimg.cn/finance/cece9e13/20200514/343233024.png"
+
+
+def export(item: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    exporter = FrontMatterItemExporter(buffer)
+    exporter.start_exporting()
+    exporter.export_item(item)
+    exporter.finish_exporting()
+    assert not buffer.closed  # the stream is the caller's
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("path", [SEED, *POSTS], ids=lambda p: Path(p).name)
+def test_real_documents_are_written_back_byte_for_byte(path: Path) -> None:
+    original = path.read_bytes()
+    text = original.decode("utf-8")
+    metadata = frontmatter.loads(text).metadata
+    _, body = split_document(text)
+    item = {
+        "title": metadata["title"],
+        "categories": tuple(metadata["categories"]),
+        "image": metadata["headimg"],
+        "default_image": IMAGE,
+        "author": metadata["author"],
+        "published": parsedate_to_datetime(metadata["date"]),
+        "body": body,
+    }
+    written = export(item)
+    assert_golden(written.decode("utf-8"), text, path.name)
+    assert written == original
+
+
+def article(title: str, body: str = "<p>　　正文</p>") -> str:
+    return format_article(
+        title=title,
+        categories=CATEGORIES,
+        image=IMAGE,
+        author="新浪财经",
+        published=datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC),
+        body=body,
+    )
+
+
+def test_braces_are_entities_everywhere() -> None:
+    text = article("{{ x }} {% y %}", "<p>{{ config }} {%raw%}</p>")
+    assert "{" not in text and "}" not in text
+    post = frontmatter.loads(text)
+    assert post.metadata["title"] == "&#123;&#123; x &#125;&#125; &#123;% y %&#125;"
+    assert "<p>&#123;&#123; config &#125;&#125; &#123;%raw%&#125;</p>" in post.content
+
+
+@pytest.mark.parametrize(
+    ("title", "quoted"),
+    [
+        ("工信部：将开展", "'工信部：将开展'"),
+        ("it's", '"it\'s"'),
+        ("it's \"x\"", "'it''s \"x\"'"),
+        ("it's a\\b", "'it''s a\\b'"),
+    ],
+)
+def test_title_quoting_follows_the_source_generator(title: str, quoted: str) -> None:
+    assert quote_title(title) == quoted
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "2015-10-11",
+        "true",
+        "null",
+        "- x",
+        "a: b",
+        "#x",
+        "---",
+        "'quoted'",
+        '"double"',
+        "back\\slash",
+        "1e3",
+        "0x1F",
+        "~",
+        "@at",
+        "`tick`",
+        "& anchor",
+        "* alias",
+        "! tag",
+        "%percent",
+        "| block",
+        "> folded",
+        "它说：'好'",
+    ],
+)
+def test_tricky_titles_read_back_exactly(title: str) -> None:
+    assert frontmatter.loads(article(title)).metadata["title"] == title
+
+
+def test_categories_that_yaml_would_misread_are_quoted() -> None:
+    text = format_article(
+        title="t",
+        categories=("true", "2020-01-01", "a: b"),
+        image=IMAGE,
+        author="null",
+        published=datetime(2021, 4, 20, tzinfo=UTC),
+        body="<p>x</p>",
+    )
+    metadata = frontmatter.loads(text).metadata
+    assert metadata["categories"] == ["true", "2020-01-01", "a: b"]
+    assert metadata["author"] == "null"
+
+
+# Titles reach the exporter normalised (no line breaks or controls), but the
+# exporter must stay safe whatever it is given.
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=80))
+def test_any_title_gives_a_valid_header_that_reads_back(title: str) -> None:
+    text = article(title)
+    header = text.split("\n---\n")[1]
+    metadata = yaml.safe_load(header)
+    assert list(metadata) == [
+        "title",
+        "categories",
+        "headimg",
+        "author",
+        "comments",
+        "date",
+        "thumbnail",
+    ]
+    assert metadata["categories"] == list(CATEGORIES)
+    assert metadata["date"] == "Tue, 20 Apr 2021 11:51:38 GMT"
+    assert metadata["headimg"] == metadata["thumbnail"] == IMAGE
+    assert metadata["comments"] is False
+    assert frontmatter.loads(text).metadata == metadata
+    printable = all(c.isprintable() or c == " " for c in title)
+    if printable and "{" not in title and "}" not in title:
+        assert metadata["title"] == title

@@ -1,0 +1,96 @@
+"""The real fixture pages give exactly the values fixtures/README.md lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from parsel import Selector
+from scrapy.http import HtmlResponse, Request
+
+from newscrawl.sina.article import PageFields, extract_page, normalize_title
+from newscrawl.sina.dates import rfc1123
+from tests.conftest import FINANCE_URL, NEWS_URL, OLD_URL, SEED_URL, page
+
+
+def fields(name: str, url: str) -> PageFields:
+    # Decode the way Scrapy does in a real crawl: from the bytes and their
+    # declared charset (gb2312 → gb18030 through w3lib).
+    response = HtmlResponse(url=url, body=page(name), request=Request(url))
+    return extract_page(response.selector, url)
+
+
+def test_finance_page() -> None:
+    got = fields("gne_finance_roll_2018-12-28_doc-ihqfskcn2160999.html", FINANCE_URL)
+    assert got.title_raw == '60万"12306账号"外泄? 中铁总辟谣称消息不实'
+    assert got.published == datetime(2018, 12, 28, 11, 56, 29, tzinfo=UTC)
+    assert got.published_raw == "2018-12-28T19:56:29+08:00"
+    assert rfc1123(got.published) == "Fri, 28 Dec 2018 11:56:29 GMT"
+    assert got.outlet == "新京报"
+    assert got.doc_id == "ihqfskcn2160999"
+    assert got.updated == datetime(2018, 12, 28, 12, 19, 44, tzinfo=UTC)
+    assert got.keywords == ["辟谣", "外泄", "账号"]
+    assert got.body_html is not None
+    assert "新京报快讯（记者 裴剑飞）" in got.body_html
+    assert "\ufffd" not in got.body_html
+
+
+def test_news_page_skips_the_logo_h1_and_reads_the_visible_outlet() -> None:
+    got = fields("gne_news_c_2019-09-07_doc-iicezzrq4076655.html", NEWS_URL)
+    assert got.title_raw == "最强“中国芯”本月商用 华为抢跑5G芯片大战"
+    assert got.title_source == "h1"
+    assert got.published == datetime(2019, 9, 6, 22, 52, 51, tzinfo=UTC)
+    assert got.outlet == "北京日报"  # the meta tags are empty on this page
+    assert got.doc_id == "iicezzrq4076655"
+    assert got.body_html is not None
+    assert got.body_html.lstrip().startswith("<p>　　原标题：最强“中国芯”")
+
+
+def test_old_gb2312_page() -> None:
+    got = fields("cxextractor_old_gb2312_ent_aidai.html", OLD_URL)
+    assert got.title_raw == "爱戴掀起红盖头 庆东南劲爆音乐颁奖七周年(图)"
+    assert got.published_raw == "2009年11月09日13:48"
+    assert rfc1123(got.published) == "Mon, 09 Nov 2009 05:48:00 GMT"  # type: ignore[arg-type]
+    assert got.outlet == "新浪娱乐"
+    assert got.doc_id == "13482762951"
+    assert got.body_html is not None
+    assert "U3996P28T3D2762951F328DT20091109135102.jpg" in got.body_html
+    # The phone promotion after publish_helper_end is not part of the article.
+    assert "ent.sina.cn" not in got.body_html
+    for value in (got.title_raw, got.outlet, got.body_html):
+        assert "\ufffd" not in value
+
+
+def test_seed_replica_page() -> None:
+    got = fields("replica_seed_article.html", SEED_URL)
+    assert got.title_raw == "工信部：将开展互联网行业不正当竞争专项整治行动"
+    assert rfc1123(got.published) == "Tue, 20 Apr 2021 11:51:38 GMT"  # type: ignore[arg-type]
+    assert got.outlet == "澎湃新闻"
+    assert got.doc_id == "ikmvwzxq0000001"
+
+
+def test_title_falls_back_to_og_title_then_title_tag() -> None:
+    og = Selector(text='<meta property="og:title" content="标题甲"><title>乙|丙_新浪财经_新浪网</title>')
+    assert extract_page(og, SEED_URL).title_raw == "标题甲"
+    tag = Selector(text="<title>标题乙|标签_新浪财经_新浪网</title>")
+    assert extract_page(tag, SEED_URL).title_raw == "标题乙"
+
+
+def test_page_without_date_or_body() -> None:
+    got = extract_page(Selector(text="<html><body><p>nothing</p></body></html>"), SEED_URL)
+    assert got.published is None
+    assert got.body_html is None
+    assert got.title_raw == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("  a\n\tb  ", "a b"),
+        ("a\x00b\x1fc", "a b c"),
+        ("a\u2028b", "a b"),
+        ("工信部：\r\n将开展", "工信部： 将开展"),
+    ],
+)
+def test_normalize_title(raw: str, normal: str) -> None:
+    assert normalize_title(raw) == normal

@@ -1,0 +1,88 @@
+"""Feed URLs and feed pages: JSON, JSONP, and what is rejected."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from newscrawl.sina.feed import FeedError, feed_url, parse_feed
+from tests.conftest import FIXTURES
+
+SINA = frozenset({".sina.com.cn"})
+ROLL = (FIXTURES / "api" / "roll_page1.json").read_text("utf-8")
+
+
+def test_feed_url() -> None:
+    url = feed_url("https://feed.mix.sina.com.cn/api/roll/get", 155, 1686, 3, num=80)
+    parts = urlsplit(url)
+    assert parts.netloc == "feed.mix.sina.com.cn"
+    query = parse_qs(parts.query, keep_blank_values=True)
+    assert query == {
+        "pageid": ["155"],
+        "lid": ["1686"],
+        "k": [""],
+        "num": ["50"],  # Sina answers at most 50
+        "page": ["3"],
+        "encode": ["utf-8"],
+    }
+
+
+def test_fixture_feed_page() -> None:
+    parsed = parse_feed(ROLL, SINA)
+    assert parsed.total == 3
+    assert [e.doc_id for e in parsed.entries] == [
+        "ikmvwzxq0000001",
+        "ihqfskcn2160999",
+        "iicezzrq4076655",
+    ]
+    seed = parsed.entries[0]
+    assert seed.intime == datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC)
+    assert seed.intime_raw == "1618919498"
+    assert seed.mtime == 1618919498
+    assert seed.media_name == "澎湃新闻"
+
+
+def test_jsonp() -> None:
+    assert len(parse_feed(f"jQuery123_456({ROLL});", SINA).entries) == 3
+    assert len(parse_feed(f"try{{cb({ROLL});}}catch(e){{}};", SINA).entries) == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<html><body>502 Bad Gateway</body></html>",
+        ROLL[: len(ROLL) // 2],
+        '{"result": {"status": {"code": 1, "msg": "error"}, "data": []}}',
+        '{"result": {"status": {"code": 0}}}',
+        "[]",
+        "",
+    ],
+    ids=["html", "truncated", "status", "no-data", "list", "empty"],
+)
+def test_unusable_pages_raise(text: str) -> None:
+    with pytest.raises(FeedError):
+        parse_feed(text, SINA)
+
+
+def test_bad_items_are_rejected_with_a_reason() -> None:
+    good = json.loads(ROLL)["result"]["data"][0]
+    data = [
+        good,
+        {**good, "url": ""},
+        {**good, "url": "https://evil.example.com/2021-04-20/doc-iabcdefgh12345.shtml"},
+        {**good, "url": "https://finance.sina.com.cn/china/"},
+        "not an object",
+        {**good, "intime": "garbage", "url": good["url"].replace("kmvw", "zzzz")},
+    ]
+    text = json.dumps({"result": {"status": {"code": 0}, "data": data}})
+    parsed = parse_feed(text, SINA)
+    assert [e.doc_id for e in parsed.entries] == ["ikmvwzxq0000001", "izzzzzxq0000001"]
+    assert parsed.entries[1].intime is None
+    assert dict(parsed.rejected) == {
+        "missing_url": 1,
+        "not_an_article_url": 2,
+        "not_an_object": 1,
+    }

@@ -1,0 +1,50 @@
+"""Doc ids from URLs and feed items; which URLs are articles."""
+
+from __future__ import annotations
+
+import pytest
+
+from newscrawl.sina.ids import doc_id_from_feed, doc_id_from_url, host_allowed, is_article_url
+
+SINA = frozenset({".sina.com.cn"})
+
+
+@pytest.mark.parametrize(
+    ("url", "doc_id"),
+    [
+        ("https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml", "ihqfskcn2160999"),
+        ("https://finance.sina.com.cn/zl/china/2021-04-20/zl-ikmvwzxq0000001.shtml", "ikmvwzxq0000001"),
+        ("http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml", "13482762951"),
+        ("https://finance.sina.com.cn/china/", None),
+        ("https://finance.sina.com.cn/roll/2018-12-28/doc-i..%2F..shtml", None),
+        ("https://finance.sina.com.cn/roll/2018-12-28/doc-IUPPER.shtml", None),
+    ],
+)
+def test_doc_id_from_url(url: str, doc_id: str | None) -> None:
+    assert doc_id_from_url(url) == doc_id
+
+
+@pytest.mark.parametrize(
+    ("docid", "doc_id"),
+    [
+        ("comos:hqfskcn2160999", "ihqfskcn2160999"),
+        ("comos:../../etc", None),
+        ("comos:a/b", None),
+        ("comos:ab\x00cdefg", None),
+        ("comos:" + "a" * 300, None),
+        ("hqfskcn2160999", None),
+    ],
+)
+def test_doc_id_from_feed(docid: str, doc_id: str | None) -> None:
+    assert doc_id_from_feed(docid) == doc_id
+
+
+def test_hosts() -> None:
+    assert host_allowed("finance.sina.com.cn", SINA)
+    assert host_allowed("news.sina.com.cn.", SINA)
+    assert not host_allowed("sina.com.cn.evil.com", SINA)
+    assert not host_allowed("evilsina.com.cn", SINA)
+    assert host_allowed("127.0.0.1", frozenset({"127.0.0.1"}))
+    assert not is_article_url("javascript:alert(1)", SINA)
+    assert not is_article_url("ftp://finance.sina.com.cn/a/2020-01-01/doc-iabcdefg1.shtml", SINA)
+    assert is_article_url("https://finance.sina.com.cn/a/2020-01-01/doc-iabcdefg1.shtml", SINA)
