@@ -29,7 +29,9 @@ def check_component(component: str) -> str:
     if component in ("", ".", "..") or component != component.strip():
         raise UnsafePathError(f"unsafe path component {component!r}")
     if _FORBIDDEN.search(component):
-        raise UnsafePathError(f"path component {component!r} has a separator or control")
+        raise UnsafePathError(
+            f"path component {component!r} has a separator or control"
+        )
     if len(component.encode("utf-8")) > MAX_COMPONENT_BYTES:
         raise UnsafePathError(
             f"path component of {len(component.encode())} bytes"

@@ -20,9 +20,10 @@ class ExitStatus(IntEnum):
     """What ``scrapy crawl sina_finance`` exits with."""
 
     OK = 0  # the run did its job, even if there was nothing new
-    FAILED = 1  # Scrapy could not start the crawl (bad arguments, settings)
-    FEED_UNREADABLE = 2  # a feed page could not be fetched or parsed
-    ARTICLES_FAILED = 3  # more articles failed than RUN_MAX_FAILED_RATIO allows
+    FAILED = 1  # Scrapy could not start the crawl (bad settings)
+    USAGE = 2  # bad command line or spider arguments (Scrapy's own status)
+    FEED_UNREADABLE = 3  # a feed page could not be fetched or parsed
+    ARTICLES_FAILED = 4  # more articles failed than RUN_MAX_FAILED_RATIO allows
 
 
 class RunOutcome:
@@ -42,7 +43,9 @@ class RunOutcome:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunOutcome:
         assert crawler.stats is not None
-        outcome = cls(crawler.stats, crawler.settings.getfloat("RUN_MAX_FAILED_RATIO", 0.2))
+        outcome = cls(
+            crawler.stats, crawler.settings.getfloat("RUN_MAX_FAILED_RATIO", 0.2)
+        )
         crawler.signals.connect(outcome.spider_closed, signal=signals.spider_closed)
         return outcome
 
@@ -61,7 +64,9 @@ class RunOutcome:
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         counts = self.counts()
-        attempted = counts["new"] + counts["updated"] + counts["unchanged"] + counts["failed"]
+        attempted = (
+            counts["new"] + counts["updated"] + counts["unchanged"] + counts["failed"]
+        )
         if self.stats.get_value("sina/feed/failed", 0):
             self.exit_status = ExitStatus.FEED_UNREADABLE
         elif attempted and counts["failed"] / attempted > self.max_failed_ratio:

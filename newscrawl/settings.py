@@ -45,7 +45,7 @@ EXTENSIONS = {
     # One summary line and the exit status of the run.
     "newscrawl.extensions.RunOutcome": 500,
 }
-# A run fails (exit 3) when more than this share of its articles failed.
+# A run fails (exit 4) when more than this share of its articles failed.
 RUN_MAX_FAILED_RATIO = 0.2
 
 # --- Politeness towards the real site -------------------------------------------

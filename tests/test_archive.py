@@ -22,7 +22,10 @@ CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
 
 def test_format_md_path() -> None:
     path = relative_path(
-        DEFAULT_PATH_TEMPLATE, categories=CATEGORIES, date="2021-04-20", doc_id="ikmvwzxq0000001"
+        DEFAULT_PATH_TEMPLATE,
+        categories=CATEGORIES,
+        date="2021-04-20",
+        doc_id="ikmvwzxq0000001",
     )
     assert path == Path("金融/新浪财经/新浪财经－国內/2021-04-20-ikmvwzxq0000001.md")
 
@@ -32,7 +35,9 @@ def test_format_md_path() -> None:
 )
 def test_unsafe_components_are_refused(doc_id: str) -> None:
     with pytest.raises(UnsafePathError):
-        relative_path("{doc_id}.md", categories=CATEGORIES, date="2021-04-20", doc_id=doc_id)
+        relative_path(
+            "{doc_id}.md", categories=CATEGORIES, date="2021-04-20", doc_id=doc_id
+        )
 
 
 def test_template_cannot_climb_out() -> None:
@@ -46,7 +51,10 @@ def test_template_cannot_climb_out() -> None:
 def test_no_component_escapes(doc_id: str) -> None:
     try:
         path = relative_path(
-            DEFAULT_PATH_TEMPLATE, categories=CATEGORIES, date="2021-04-20", doc_id=doc_id
+            DEFAULT_PATH_TEMPLATE,
+            categories=CATEGORIES,
+            date="2021-04-20",
+            doc_id=doc_id,
         )
     except UnsafePathError:
         return

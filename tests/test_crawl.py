@@ -35,12 +35,18 @@ def fixture_replica() -> Iterator[Replica]:
         yield replica
 
 
-def test_seed_article_is_archived_byte_for_byte(fixture_replica: Replica, tmp_path: Path) -> None:
+def test_seed_article_is_archived_byte_for_byte(
+    fixture_replica: Replica, tmp_path: Path
+) -> None:
     archive = tmp_path / "archive"
     run = run_crawl(fixture_replica.feed_url, archive)
     assert run.returncode == 0, run.stderr[-3000:]
     written = archive / SEED_PATH
-    assert_golden(written.read_text("utf-8"), EXPECTED_SEED.read_text("utf-8"), "expected_seed_cleaned.md")
+    assert_golden(
+        written.read_text("utf-8"),
+        EXPECTED_SEED.read_text("utf-8"),
+        "expected_seed_cleaned.md",
+    )
     assert written.read_bytes() == EXPECTED_SEED.read_bytes()
     counts = stats(run)
     assert counts["archive/written"] == 3
@@ -79,7 +85,9 @@ def test_five_hundred_generated_articles(tmp_path: Path) -> None:
         doc_id = relative.stem.split("-")[-1]
         article = expected.pop(doc_id)
         post = frontmatter.load(tmp_path / relative)
-        assert post.metadata["title"] == article.title.replace("{", "&#123;").replace("}", "&#125;")
+        assert post.metadata["title"] == article.title.replace("{", "&#123;").replace(
+            "}", "&#125;"
+        )
         assert post.metadata["categories"] == CATEGORIES
         assert post.metadata["date"] == rfc1123_of(article.intime)
     assert expected == {}
@@ -110,10 +118,18 @@ def test_unreachable_feed_fails_clearly(feed_url: str, tmp_path: Path) -> None:
         archive,
         settings={"SINA_ARTICLE_HOSTS": ".sina.com.cn", "RETRY_TIMES": "1"},
     )
-    assert run.returncode == 2
+    assert run.returncode == 3  # ExitStatus.FEED_UNREADABLE
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
     assert len([e for e in errors if feed_url.split("?")[0] in e]) == 1, errors
     assert "Cannot read the feed" in errors[0]
     assert "Traceback" not in run.stderr
     assert not archive.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_argument_is_one_usage_line(tmp_path: Path) -> None:
+    run = run_crawl("http://127.0.0.1:9/api/roll/get", tmp_path, "pages=many")
+    assert run.returncode == 2
+    assert "error: -a pages= wants a whole number" in run.stderr
+    assert "Traceback" not in run.stderr
     assert list(tmp_path.iterdir()) == []

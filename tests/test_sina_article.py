@@ -70,14 +70,19 @@ def test_seed_replica_page() -> None:
 
 
 def test_title_falls_back_to_og_title_then_title_tag() -> None:
-    og = Selector(text='<meta property="og:title" content="标题甲"><title>乙|丙_新浪财经_新浪网</title>')
+    og = Selector(
+        text='<meta property="og:title" content="标题甲">'
+        "<title>乙|丙_新浪财经_新浪网</title>"
+    )
     assert extract_page(og, SEED_URL).title_raw == "标题甲"
     tag = Selector(text="<title>标题乙|标签_新浪财经_新浪网</title>")
     assert extract_page(tag, SEED_URL).title_raw == "标题乙"
 
 
 def test_page_without_date_or_body() -> None:
-    got = extract_page(Selector(text="<html><body><p>nothing</p></body></html>"), SEED_URL)
+    got = extract_page(
+        Selector(text="<html><body><p>nothing</p></body></html>"), SEED_URL
+    )
     assert got.published is None
     assert got.body_html is None
     assert got.title_raw == ""

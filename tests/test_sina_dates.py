@@ -33,8 +33,12 @@ def test_seed_instant_forms() -> None:
     assert rfc1123(SEED_INSTANT) == "Tue, 20 Apr 2021 11:51:38 GMT"
     assert from_iso("2021-04-20T19:51:38+08:00") == SEED_INSTANT
     assert from_plain_beijing("2021-04-20 19:51:38") == SEED_INSTANT
-    assert from_visible("2021年04月20日 19:51") == datetime(2021, 4, 20, 11, 51, tzinfo=UTC)
-    assert from_visible("2009年11月09日13:48") == datetime(2009, 11, 9, 5, 48, tzinfo=UTC)
+    assert from_visible("2021年04月20日 19:51") == datetime(
+        2021, 4, 20, 11, 51, tzinfo=UTC
+    )
+    assert from_visible("2009年11月09日13:48") == datetime(
+        2009, 11, 9, 5, 48, tzinfo=UTC
+    )
     assert from_iso("not a date") is None
     assert from_visible("2021年13月40日 19:51") is None
 

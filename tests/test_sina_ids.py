@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from newscrawl.sina.ids import doc_id_from_feed, doc_id_from_url, host_allowed, is_article_url
+from newscrawl.sina.ids import (
+    doc_id_from_feed,
+    doc_id_from_url,
+    host_allowed,
+    is_article_url,
+)
 
 SINA = frozenset({".sina.com.cn"})
 
@@ -12,8 +17,14 @@ SINA = frozenset({".sina.com.cn"})
 @pytest.mark.parametrize(
     ("url", "doc_id"),
     [
-        ("https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml", "ihqfskcn2160999"),
-        ("https://finance.sina.com.cn/zl/china/2021-04-20/zl-ikmvwzxq0000001.shtml", "ikmvwzxq0000001"),
+        (
+            "https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml",
+            "ihqfskcn2160999",
+        ),
+        (
+            "https://finance.sina.com.cn/zl/china/2021-04-20/zl-ikmvwzxq0000001.shtml",
+            "ikmvwzxq0000001",
+        ),
         ("http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml", "13482762951"),
         ("https://finance.sina.com.cn/china/", None),
         ("https://finance.sina.com.cn/roll/2018-12-28/doc-i..%2F..shtml", None),
@@ -46,5 +57,9 @@ def test_hosts() -> None:
     assert not host_allowed("evilsina.com.cn", SINA)
     assert host_allowed("127.0.0.1", frozenset({"127.0.0.1"}))
     assert not is_article_url("javascript:alert(1)", SINA)
-    assert not is_article_url("ftp://finance.sina.com.cn/a/2020-01-01/doc-iabcdefg1.shtml", SINA)
-    assert is_article_url("https://finance.sina.com.cn/a/2020-01-01/doc-iabcdefg1.shtml", SINA)
+    assert not is_article_url(
+        "ftp://finance.sina.com.cn/a/2020-01-01/doc-iabcdefg1.shtml", SINA
+    )
+    assert is_article_url(
+        "https://finance.sina.com.cn/a/2020-01-01/doc-iabcdefg1.shtml", SINA
+    )

@@ -53,20 +53,33 @@ def test_feed_page_gives_article_requests_and_the_next_page() -> None:
         "https://news.sina.com.cn/c/2019-09-07/doc-iicezzrq4076655.shtml",
     ]
     assert [r.cb_kwargs["page"] for r in feeds] == [2]
-    assert list(spider.parse_feed(feed_response(ROLL, 2), china, 2)) [-1].url == articles[-1].url
+    assert (
+        list(spider.parse_feed(feed_response(ROLL, 2), china, 2))[-1].url
+        == articles[-1].url
+    )
     assert stat(spider, "sina/feed/items") == 6
 
 
 def test_since_stops_paging_and_skips_older_items() -> None:
     spider = make_spider(since="2019-01-01")
     out = list(spider.parse_feed(feed_response(ROLL), spider.channels[0], 1))
-    assert [r.url for r in out] == [SEED_URL, "https://news.sina.com.cn/c/2019-09-07/doc-iicezzrq4076655.shtml"]
+    assert [r.url for r in out] == [
+        SEED_URL,
+        "https://news.sina.com.cn/c/2019-09-07/doc-iicezzrq4076655.shtml",
+    ]
     assert stat(spider, "sina/feed/older_than_since") == 1
 
 
 def test_broken_feed_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     spider = make_spider()
-    assert list(spider.parse_feed(feed_response(b"<html>oops</html>"), spider.channels[0], 1)) == []
+    assert (
+        list(
+            spider.parse_feed(
+                feed_response(b"<html>oops</html>"), spider.channels[0], 1
+            )
+        )
+        == []
+    )
     assert stat(spider, "sina/feed/failed") == 1
     assert [r.levelname for r in caplog.records] == ["ERROR"]
     assert "Cannot read the feed" in caplog.records[0].getMessage()
@@ -83,7 +96,9 @@ def test_article_page_gives_the_article() -> None:
         mtime=1618919498,
         media_name="澎湃新闻",
     )
-    response = HtmlResponse(url=SEED_URL, body=page("replica_seed_article.html"), request=Request(SEED_URL))
+    response = HtmlResponse(
+        url=SEED_URL, body=page("replica_seed_article.html"), request=Request(SEED_URL)
+    )
     (item,) = spider.parse_article(response, spider.channels[0], entry)
     assert isinstance(item, Article)
     assert item.doc_id == "ikmvwzxq0000001"
@@ -94,12 +109,14 @@ def test_article_page_gives_the_article() -> None:
     assert item.published == datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC)
     assert item.feed_mtime == 1618919498
     assert item.outlet == "澎湃新闻"
-    assert item.body_raw.startswith("\n<p cms-style=\"font-L\">　　工信部")
+    assert item.body_raw.startswith('\n<p cms-style="font-L">　　工信部')
 
 
 def test_single_url_without_feed_uses_the_page_date() -> None:
     spider = make_spider(url=SEED_URL)
-    response = HtmlResponse(url=SEED_URL, body=page("replica_seed_article.html"), request=Request(SEED_URL))
+    response = HtmlResponse(
+        url=SEED_URL, body=page("replica_seed_article.html"), request=Request(SEED_URL)
+    )
     (item,) = spider.parse_article(response, spider.channels[0], None)
     assert item.published_source == "meta"
     assert item.published == datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC)
@@ -107,7 +124,13 @@ def test_single_url_without_feed_uses_the_page_date() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"pages": "0"}, {"pages": "x"}, {"since": "yesterday"}, {"channels": "nope"}, {"url": "https://evil.example.com/a/2020-01-01/doc-iabcdefg1.shtml"}],
+    [
+        {"pages": "0"},
+        {"pages": "x"},
+        {"since": "yesterday"},
+        {"channels": "nope"},
+        {"url": "https://evil.example.com/a/2020-01-01/doc-iabcdefg1.shtml"},
+    ],
 )
 def test_bad_arguments_are_usage_errors(kwargs: dict[str, str]) -> None:
     with pytest.raises(UsageError):

@@ -18,9 +18,15 @@ class Command(ScrapyCrawlCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
-            raise UsageError("give exactly one spider name, e.g. scrapy crawl sina_finance")
-        assert self.crawler_process is not None
-        crawler = self._create_crawler(args[0])
+            raise UsageError(
+                "give exactly one spider name, e.g. scrapy crawl sina_finance"
+            )
+        assert self.crawler_process is not None and self.settings is not None
+        spidercls = self.crawler_process.spider_loader.load(args[0])
+        check_arguments = getattr(spidercls, "check_arguments", None)
+        if check_arguments is not None:
+            check_arguments(self.settings, opts.spargs)
+        crawler = self._create_crawler(spidercls)
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
         if self.crawler_process.bootstrap_failed:

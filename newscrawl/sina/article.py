@@ -88,7 +88,11 @@ def find_title(page: Selector) -> tuple[str, str]:
         if not found:
             continue
         node = found[0]
-        text = node.get() if source == "og:title" else "".join(node.xpath(".//text()").getall())
+        text = (
+            node.get()
+            if source == "og:title"
+            else "".join(node.xpath(".//text()").getall())
+        )
         if source == "title":
             text = _TITLE_SUFFIX.sub("", text)
         if text.strip():
@@ -176,7 +180,9 @@ def inner_html(element: HtmlElement) -> str:
     """The HTML inside ``element``, stopping at an old page's publish_helper_end."""
     parts = [html.escape(element.text or "", quote=False)]
     for child in element:
-        if isinstance(child, etree._Comment) and _PUBLISH_HELPER_END in (child.text or ""):
+        if isinstance(child, etree._Comment) and _PUBLISH_HELPER_END in (
+            child.text or ""
+        ):
             break
         parts.append(etree.tostring(child, encoding="unicode", method="html"))
     return "".join(parts)

@@ -18,7 +18,9 @@ MAX_NUM = 50
 
 # With ?callback=cb the feed answers JSONP: "cb({...});", sometimes after a
 # "try{" prologue that some Sina endpoints add.
-_JSONP = re.compile(r"^[\s;]*(?:try\s*\{\s*)?[\w$.]+\s*\((.*)\)\s*;?\s*(?:\}.*)?$", re.S)
+_JSONP = re.compile(
+    r"^[\s;]*(?:try\s*\{\s*)?[\w$.]+\s*\((.*)\)\s*;?\s*(?:\}.*)?$", re.S
+)
 
 
 class FeedError(ValueError):
@@ -47,7 +49,9 @@ class FeedPage:
     rejected: Counter[str] = field(default_factory=Counter)
 
 
-def feed_url(endpoint: str, pageid: int, lid: int, page: int, num: int = MAX_NUM) -> str:
+def feed_url(
+    endpoint: str, pageid: int, lid: int, page: int, num: int = MAX_NUM
+) -> str:
     """The URL of one feed page, newest items first."""
     query = {
         "pageid": pageid,

@@ -20,6 +20,7 @@ from newscrawl.sina.ids import is_article_url
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
@@ -39,31 +40,45 @@ class SinaFinanceSpider(scrapy.Spider):
     def __init__(
         self,
         channels: str | None = None,
-        pages: str | int | None = None,
+        pages: str | None = None,
         since: str | None = None,
         url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.channel_names = [c.strip() for c in (channels or "").split(",") if c.strip()]
-        self.max_pages = _positive_int("pages", pages) if pages is not None else None
-        self.since = _parse_since(since) if since else None
-        self.article_url = url
+        self.arguments = {
+            "channels": channels,
+            "pages": pages,
+            "since": since,
+            "url": url,
+        }
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Any:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.configure(crawler)
+        spider.configure(crawler.settings)
         return spider
 
-    def configure(self, crawler: Crawler) -> None:
-        """Read the SINA_* settings; raise UsageError with what to set if wrong."""
-        settings = crawler.settings
+    @classmethod
+    def check_arguments(cls, settings: BaseSettings, arguments: dict[str, str]) -> None:
+        """Raise UsageError for bad ``-a`` arguments before the crawl starts.
+
+        Called by the project's crawl command, so that a typo gives one usage line
+        instead of a traceback from inside the engine.
+        """
+        cls(**arguments).configure(settings)
+
+    def configure(self, settings: BaseSettings) -> None:
+        """Read the arguments and SINA_* settings; UsageError says what to fix."""
         try:
             known = load_channels(settings.getdict("SINA_CHANNELS"))
         except ValueError as exc:
             raise UsageError(f"SINA_CHANNELS: {exc}") from exc
-        names = self.channel_names or settings.getlist("SINA_DEFAULT_CHANNELS")
+        arguments = self.arguments
+        names = [
+            c.strip() for c in (arguments["channels"] or "").split(",") if c.strip()
+        ]
+        names = names or settings.getlist("SINA_DEFAULT_CHANNELS")
         unknown = [n for n in names if n not in known]
         if unknown or not names:
             raise UsageError(
@@ -72,10 +87,18 @@ class SinaFinanceSpider(scrapy.Spider):
             )
         self.channels: list[Channel] = [known[n] for n in names]
         self.feed_endpoint: str = settings.get("SINA_FEED_URL")
-        self.hosts = frozenset(h.lower() for h in settings.getlist("SINA_ARTICLE_HOSTS"))
-        if self.max_pages is None:
-            self.max_pages = settings.getint("SINA_FEED_PAGES", 2)
+        self.hosts = frozenset(
+            h.lower() for h in settings.getlist("SINA_ARTICLE_HOSTS")
+        )
+        pages = arguments["pages"]
+        self.max_pages = (
+            _positive_int("pages", pages)
+            if pages
+            else settings.getint("SINA_FEED_PAGES")
+        )
         self.num = settings.getint("SINA_FEED_NUM", 50)
+        self.since = _parse_since(arguments["since"]) if arguments["since"] else None
+        self.article_url = arguments["url"]
         if self.article_url and not is_article_url(self.article_url, self.hosts):
             raise UsageError(
                 f"-a url={self.article_url} is not an article page on"
@@ -103,19 +126,25 @@ class SinaFinanceSpider(scrapy.Spider):
             meta={"dont_cache": True},
         )
 
-    def parse_feed(self, response: Response, channel: Channel, page: int) -> Iterator[Request]:
+    def parse_feed(
+        self, response: Response, channel: Channel, page: int
+    ) -> Iterator[Request]:
         """Yield a request per new feed item, then the next feed page if wanted."""
         assert self.crawler.stats is not None
         stats = self.crawler.stats
         try:
-            parsed = parse_feed(response.text if isinstance(response, TextResponse) else "", self.hosts)
+            parsed = parse_feed(
+                response.text if isinstance(response, TextResponse) else "", self.hosts
+            )
         except FeedError as exc:
             self.feed_unreadable(response.url, str(exc))
             return
         stats.inc_value("sina/feed/pages")
         for reason, count in parsed.rejected.items():
             stats.inc_value(f"sina/feed/rejected/{reason}", count)
-            logger.warning("Feed %s: %d item(s) rejected (%s)", response.url, count, reason)
+            logger.warning(
+                "Feed %s: %d item(s) rejected (%s)", response.url, count, reason
+            )
         reached_since = False
         for entry in parsed.entries:
             if self.since and entry.intime and entry.intime < self.since:
@@ -124,7 +153,6 @@ class SinaFinanceSpider(scrapy.Spider):
                 continue
             stats.inc_value("sina/feed/items")
             yield self.article_request(entry.url, channel, entry)
-        assert self.max_pages is not None
         if parsed.entries and not reached_since and page < self.max_pages:
             yield self.feed_request(channel, page + 1)
 
@@ -141,7 +169,9 @@ class SinaFinanceSpider(scrapy.Spider):
 
     # --- Articles ------------------------------------------------------------------
 
-    def article_request(self, url: str, channel: Channel, entry: FeedEntry | None) -> Request:
+    def article_request(
+        self, url: str, channel: Channel, entry: FeedEntry | None
+    ) -> Request:
         """The request of one article page."""
         return Request(
             url,
@@ -165,10 +195,18 @@ class SinaFinanceSpider(scrapy.Spider):
         title_raw = page.title_raw or (entry.title if entry else "")
         if not page.title_raw:
             stats.inc_value("sina/missing/title")
-        published_source, published_raw, published = page.published_source, page.published_raw, page.published
+        published_source, published_raw, published = (
+            page.published_source,
+            page.published_raw,
+            page.published,
+        )
         if entry and entry.intime and plausible(entry.intime):
             # FORMAT.md: the feed's intime is the publication instant when there is one.
-            published_source, published_raw, published = "feed", entry.intime_raw, entry.intime
+            published_source, published_raw, published = (
+                "feed",
+                entry.intime_raw,
+                entry.intime,
+            )
         if published is None:
             stats.inc_value("sina/missing/date")
         if page.body_html is None:
@@ -203,7 +241,9 @@ class SinaFinanceSpider(scrapy.Spider):
         assert self.crawler.stats is not None
         request = failure.request  # type: ignore[attr-defined]
         self.crawler.stats.inc_value("sina/article/failed")
-        logger.error("Cannot fetch the article %s: %s", request.url, failure.getErrorMessage())
+        logger.error(
+            "Cannot fetch the article %s: %s", request.url, failure.getErrorMessage()
+        )
 
 
 def _positive_int(name: str, value: str | int) -> int:
@@ -221,6 +261,7 @@ def _parse_since(value: str) -> datetime:
     try:
         day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=BEIJING)
     except ValueError as exc:
-        raise UsageError(f"-a since= wants a date as YYYY-MM-DD, not {value!r}") from exc
+        raise UsageError(
+            f"-a since= wants a date as YYYY-MM-DD, not {value!r}"
+        ) from exc
     return day.astimezone(UTC)
-
