@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 # Blocks whose content is written on one line, inline.
 _LEAF_BLOCKS = frozenset(
@@ -63,6 +60,7 @@ _DROPPED_WHEN_EMPTY = frozenset(
     {"p", "h2", "h3", "h4", "h5", "h6", "pre", "li", "figcaption"}
     | {"blockquote", "ul", "ol", "table", "figure"}
 )
+# Inline elements dropped when they hold nothing at all (not even a space).
 _FORMATTING = frozenset({"strong", "b", "em", "i", "u", "sub", "sup", "a", "code"})
 # Elements whose text alone can identify the QR-code promotion.
 _QR_CANDIDATES = frozenset({"p", "div", "center", "section", "span", "td"})
@@ -91,6 +89,7 @@ _MAX_DEPTH = 64
 _SPAN_VALUE = re.compile(r"[1-9][0-9]{0,3}")
 _LEADING_INT = re.compile(r"\s*([0-9]+)")
 _BLANK_LINES = re.compile(r"\n(?:[ \t\f]*\n)+")
+_NEWLINE_BEFORE_BLANK_LINE = re.compile(r"\n(?=[ \t\f]*\n)")
 # HTML's own whitespace: U+3000 and U+00A0 are content (paragraph indents, &nbsp;).
 _HTML_SPACE = " \t\n\f"
 
@@ -185,23 +184,37 @@ def _has_content(el: etree._Element) -> bool:
     return bool(_visible(_text(el))) or next(el.iter("img"), None) is not None
 
 
+def _without_blank_lines(line: str) -> str:
+    """Keep blank lines out of a written line."""
+    # A blank line would end the HTML block for a Markdown renderer such as Hexo's.
+    if "\n" not in line:
+        return line
+    if "<pre>" not in line:
+        return _BLANK_LINES.sub("\n", line)  # newlines are plain spaces here
+    # In a <pre> every newline shows; a character reference keeps it off the line.
+    return _NEWLINE_BEFORE_BLANK_LINE.sub("&#10;", line)
+
+
 def _drop(el: etree._Element) -> None:
     """Remove an element and its content, keeping the text that follows it."""
     parent = el.getparent()
     if parent is None:
         return
     if el.tail:
+        # lxml refuses to set text with the control characters that a character
+        # reference such as "&#8;" can leave in the tree.
+        tail = _FORBIDDEN_CHARS.sub("", el.tail)
         previous = el.getprevious()
         if previous is None:
-            parent.text = (parent.text or "") + el.tail
+            parent.text = _FORBIDDEN_CHARS.sub("", parent.text or "") + tail
         else:
-            previous.tail = (previous.tail or "") + el.tail
+            previous.tail = _FORBIDDEN_CHARS.sub("", previous.tail or "") + tail
     parent.remove(el)
 
 
 def _resolve_url(url: str, base_url: str) -> str | None:
     """The absolute http(s) form of a URL as a browser would read it, or None."""
-    url = _URL_TABS.sub("", url).strip(_URL_EDGES)
+    url = _FORBIDDEN_CHARS.sub("", _URL_TABS.sub("", url)).strip(_URL_EDGES)
     if not url:
         return None
     try:
@@ -421,11 +434,7 @@ class _Layout:
             out: list[str] = [self.start_tag(el)]
             self.inline_content(el, out)
             out.append(f"</{el.tag}>")
-            line = "".join(out)
-            if "\n" in line and el.tag != "pre" and "<pre>" not in line:
-                # A blank line would end the HTML block for a Markdown renderer.
-                line = _BLANK_LINES.sub("\n", line)
-            return [line]
+            return [_without_blank_lines("".join(out))]
         inner = self.lines(el, wrap_inline=el.tag == "blockquote")
         if not inner:
             return []
@@ -523,9 +532,7 @@ class _Flow:
                     out.append(_escape_text(item))
                 else:
                     self.layout.inline(item, out)
-            line = "".join(out)
-            if "\n" in line:
-                line = _BLANK_LINES.sub("\n", line)
+            line = _without_blank_lines("".join(out))
             self.lines.append(f"<p>{line}</p>" if self.wrap_inline else line)
 
 

@@ -1,12 +1,18 @@
-"""The outcome of a run: one summary line and an exit status for cron."""
+"""The outcome of a run: a summary line, an exit status for cron, the run record."""
 
 from __future__ import annotations
 
 import logging
+import os
+from datetime import UTC, datetime
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
+
+from newscrawl.archive.runlog import append_run
+from newscrawl.signals import article_archived
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -24,30 +30,51 @@ class ExitStatus(IntEnum):
     USAGE = 2  # bad command line or spider arguments (Scrapy's own status)
     FEED_UNREADABLE = 3  # a feed page could not be fetched or parsed
     ARTICLES_FAILED = 4  # more articles failed than RUN_MAX_FAILED_RATIO allows
+    LOCKED = 5  # another run holds the archive
 
 
 class RunOutcome:
-    """Sums up a run in one line and decides its exit status.
+    """Sums up a run in one line, decides its exit status, appends its record.
 
     Articles failed = pages that could not be fetched + articles dropped as bad.
     Their share of all articles attempted may reach ``RUN_MAX_FAILED_RATIO``
     before the run counts as failed: one broken page among fifty is Sina's
     problem, not the run's.
+
+    The record (one JSON line in ``<archive>/.newscrawl/runs.jsonl``) holds the
+    start, end, exit status, counts and the paths created or updated, so that a
+    downstream tool can pick up exactly what changed since it last looked.
     """
 
-    def __init__(self, stats: StatsCollector, max_failed_ratio: float) -> None:
+    def __init__(
+        self, stats: StatsCollector, max_failed_ratio: float, archive: Path | None
+    ) -> None:
         self.stats = stats
         self.max_failed_ratio = max_failed_ratio
+        self.archive = archive
         self.exit_status = ExitStatus.OK
+        self.started = datetime.now(UTC)
+        self.changed: dict[str, list[str]] = {"created": [], "updated": []}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunOutcome:
         assert crawler.stats is not None
+        archive = crawler.settings.get("ARCHIVE_DIR")
         outcome = cls(
-            crawler.stats, crawler.settings.getfloat("RUN_MAX_FAILED_RATIO", 0.2)
+            crawler.stats,
+            crawler.settings.getfloat("RUN_MAX_FAILED_RATIO", 0.2),
+            Path(archive) if archive else None,
         )
+        crawler.signals.connect(outcome.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(outcome.article_archived, signal=article_archived)
         crawler.signals.connect(outcome.spider_closed, signal=signals.spider_closed)
         return outcome
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.started = datetime.now(UTC)
+
+    def article_archived(self, path: str, change: str) -> None:
+        self.changed[change].append(path)
 
     def counts(self) -> dict[str, int]:
         """New, updated, unchanged, skipped and failed articles of this run."""
@@ -72,11 +99,28 @@ class RunOutcome:
         elif attempted and counts["failed"] / attempted > self.max_failed_ratio:
             self.exit_status = ExitStatus.ARTICLES_FAILED
         self.stats.set_value("run/exit_status", int(self.exit_status))
+        ok = self.exit_status == ExitStatus.OK
         summary = ", ".join(f"{n} {k}" for k, n in counts.items())
         logger.log(
-            logging.INFO if self.exit_status == ExitStatus.OK else logging.ERROR,
+            logging.INFO if ok else logging.ERROR,
             "Run %s (%s): %s",
-            "done" if self.exit_status == ExitStatus.OK else "FAILED",
+            "done" if ok else "FAILED",
             self.exit_status.name.lower().replace("_", " "),
             summary,
         )
+        if self.archive is not None:
+            append_run(self.archive, self.record(counts, reason))
+
+    def record(self, counts: dict[str, int], reason: str) -> dict[str, Any]:
+        """This run's line in the runs log."""
+        return {
+            # Sortable and unique enough: one run at a time holds the archive.
+            "run": f"{self.started:%Y%m%dT%H%M%S%fZ}-{os.getpid()}",
+            "start": self.started.isoformat(),
+            "end": datetime.now(UTC).isoformat(),
+            "exit_status": int(self.exit_status),
+            "finish_reason": reason,
+            "counts": counts,
+            "created": self.changed["created"],
+            "updated": self.changed["updated"],
+        }

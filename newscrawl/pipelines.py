@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 
-from newscrawl.archive import (
-    DEFAULT_PATH_TEMPLATE,
-    UnsafePathError,
-    atomic_write,
-    relative_path,
-)
+from newscrawl.archive import DEFAULT_PATH_TEMPLATE, UnsafePathError
+from newscrawl.archive.index import IndexRow
+from newscrawl.archive.store import ArticleStore
 from newscrawl.cleaning import clean_body
-from newscrawl.exporters import FrontMatterItemExporter
+from newscrawl.exporters import FrontMatterItemExporter, header_value
+from newscrawl.signals import article_archived
 from newscrawl.sina.dates import beijing_day
 
 if TYPE_CHECKING:
@@ -73,16 +72,17 @@ class ValidatePipeline:
 
 
 class ArchivePipeline:
-    """Writes each article to its file in the archive, atomically.
+    """Writes each article to its file in the archive and records it in the index.
 
     The path comes from ``ARCHIVE_PATH_TEMPLATE``; the bytes from the exporter. An
     article whose file already holds the same bytes is not rewritten.
     """
 
-    def __init__(self, stats: StatsCollector, root: Path, template: str) -> None:
-        self.stats = stats
-        self.root = root
-        self.template = template
+    def __init__(self, crawler: Crawler, store: ArticleStore) -> None:
+        assert crawler.stats is not None
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.store = store
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -90,44 +90,54 @@ class ArchivePipeline:
         root = settings.get("ARCHIVE_DIR")
         if not root:
             raise NotConfigured("set ARCHIVE_DIR to the folder of the archive")
-        assert crawler.stats is not None
-        return cls(
-            crawler.stats,
-            Path(root),
-            settings.get("ARCHIVE_PATH_TEMPLATE", DEFAULT_PATH_TEMPLATE),
-        )
+        try:
+            store = ArticleStore(
+                Path(root), settings.get("ARCHIVE_PATH_TEMPLATE", DEFAULT_PATH_TEMPLATE)
+            )
+        except ValueError as exc:
+            raise NotConfigured(str(exc)) from exc
+        return cls(crawler, store)
+
+    def close_spider(self) -> None:
+        self.store.close()
 
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
+        published: datetime = adapter["published"]
         try:
-            relative = relative_path(
-                self.template,
+            path = self.store.path_of(
                 categories=adapter["categories"],
-                date=beijing_day(adapter["published"]),
+                day=beijing_day(published),
                 doc_id=adapter["doc_id"],
             )
         except UnsafePathError as exc:
             self.stats.inc_value("archive/dropped/unsafe_path")
             raise DropItem(f"unsafe archive path for {adapter['url']}: {exc}") from exc
-        path = self.root / relative
-        data = _export(item)
-        if _holds(path, data):
+        row = IndexRow(
+            doc_id=adapter["doc_id"],
+            url=adapter["url"],
+            path=path.as_posix(),
+            title=header_value(adapter["title"]),
+            published=published.astimezone(UTC).isoformat(),
+            feed_mtime=adapter.get("feed_mtime"),
+        )
+        stored = self.store.store(row, _export(item))
+        if stored.change == "unchanged":
             self.stats.inc_value("archive/skipped/unchanged")
             return item
-        existed = path.exists()
-        atomic_write(path, data)
-        self.stats.inc_value("archive/updated" if existed else "archive/written")
+        self.stats.inc_value(
+            "archive/written" if stored.change == "created" else "archive/updated"
+        )
         logger.info(
-            "%s %s (%s)", "Updated" if existed else "Archived", relative, adapter["url"]
+            "%s %s (%s)",
+            "Archived" if stored.change == "created" else "Updated",
+            stored.path,
+            adapter["url"],
+        )
+        self.crawler.signals.send_catch_log(
+            signal=article_archived, path=stored.path, change=stored.change
         )
         return item
-
-
-def _holds(path: Path, data: bytes) -> bool:
-    try:
-        return path.read_bytes() == data
-    except FileNotFoundError:
-        return False
 
 
 def _export(item: Any) -> bytes:

@@ -51,6 +51,10 @@ RUN_MAX_FAILED_RATIO = 0.2
 # --- Politeness towards the real site -------------------------------------------
 USER_AGENT = "newscrawl/0.1 (+https://github.com/newscrawl/newscrawl; news archiver)"
 ROBOTSTXT_OBEY = True
+SPIDER_MIDDLEWARES = {
+    # Archived, unchanged articles are not requested at all.
+    "newscrawl.middlewares.ArchivedArticlesMiddleware": 950,
+}
 DOWNLOADER_MIDDLEWARES = {
     # Scrapy's, with a one-line log instead of a traceback when robots.txt fails.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,

@@ -26,7 +26,13 @@ def stats(run: subprocess.CompletedProcess[str]) -> dict[str, int]:
 
 
 def files(root: Path) -> list[Path]:
+    """Every file under ``root``, relative to it."""
     return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+
+def articles(root: Path) -> list[Path]:
+    """The article files of an archive: not the crawler's hidden state."""
+    return [p for p in files(root) if not p.parts[0].startswith(".")]
 
 
 @pytest.fixture
@@ -54,7 +60,7 @@ def test_seed_article_is_archived_byte_for_byte(
     assert counts["run/exit_status"] == 0
     assert "Run done" in run.stderr
     assert "Traceback" not in run.stderr
-    assert len(files(archive)) == 3
+    assert len(articles(archive)) == 3
 
 
 def test_single_article_by_url(fixture_replica: Replica, tmp_path: Path) -> None:
@@ -62,7 +68,7 @@ def test_single_article_by_url(fixture_replica: Replica, tmp_path: Path) -> None
     run = run_crawl(fixture_replica.feed_url, tmp_path, f"url={url}")
     assert run.returncode == 0, run.stderr[-3000:]
     assert fixture_replica.feed_requests() == []
-    (path,) = files(tmp_path)
+    (path,) = articles(tmp_path)
     assert path.name == "2018-12-28-ihqfskcn2160999.md"
     post = frontmatter.load(tmp_path / path)
     assert post.metadata["title"] == '60万"12306账号"外泄? 中铁总辟谣称消息不实'
@@ -77,14 +83,15 @@ def test_five_hundred_generated_articles(tmp_path: Path) -> None:
         article_requests = replica.article_requests()
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(article_requests) == 500
-    written = files(tmp_path)  # nothing outside the archive folder
+    # Nothing outside the archive folder.
+    assert {p.parts[0] for p in files(tmp_path)} == {"archive"}
+    written = articles(archive)
     assert len(written) == 500
-    assert all(p.parts[0] == "archive" for p in written)
     expected = {a.doc_id: a for a in site.articles()}
     for relative in written:
         doc_id = relative.stem.split("-")[-1]
         article = expected.pop(doc_id)
-        post = frontmatter.load(tmp_path / relative)
+        post = frontmatter.load(archive / relative)
         assert post.metadata["title"] == article.title.replace("{", "&#123;").replace(
             "}", "&#125;"
         )
@@ -123,8 +130,9 @@ def test_unreachable_feed_fails_clearly(feed_url: str, tmp_path: Path) -> None:
     assert len([e for e in errors if feed_url.split("?")[0] in e]) == 1, errors
     assert "Cannot read the feed" in errors[0]
     assert "Traceback" not in run.stderr
-    assert not archive.exists()
-    assert list(tmp_path.iterdir()) == []
+    # No article; only the crawler's own record of the failed run.
+    assert articles(archive) == []
+    assert [p.name for p in files(tmp_path)] == ["lock", "runs.jsonl"]
 
 
 def test_bad_argument_is_one_usage_line(tmp_path: Path) -> None:

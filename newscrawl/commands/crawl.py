@@ -1,16 +1,28 @@
-"""``scrapy crawl`` with the run's exit status, so cron and scripts can act on it."""
+"""``scrapy crawl``: one run per archive at a time, and an exit status for cron."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
-from newscrawl.extensions import RunOutcome
+from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
+from newscrawl.extensions import ExitStatus, RunOutcome
 
 if TYPE_CHECKING:
     import argparse
+
+    from scrapy.settings import BaseSettings
+
+
+def hold_archive(settings: BaseSettings) -> ArchiveLock:
+    """Take the archive's lock for this process; ArchiveLockedError if taken."""
+    lock = ArchiveLock(Path(settings.get("ARCHIVE_DIR", "archive")))
+    lock.acquire()
+    return lock
 
 
 class Command(ScrapyCrawlCommand):
@@ -27,8 +39,18 @@ class Command(ScrapyCrawlCommand):
         if check_arguments is not None:
             check_arguments(self.settings, opts.spargs)
         crawler = self._create_crawler(spidercls)
-        self.crawler_process.crawl(crawler, **opts.spargs)
-        self.crawler_process.start()
+        try:
+            lock = hold_archive(self.settings)
+        except ArchiveLockedError as exc:
+            # One clear line and a status of its own: cron may simply try later.
+            print(f"newscrawl: {exc}; not starting a second run", file=sys.stderr)
+            self.exitcode = int(ExitStatus.LOCKED)
+            return
+        try:
+            self.crawler_process.crawl(crawler, **opts.spargs)
+            self.crawler_process.start()
+        finally:
+            lock.release()
         if self.crawler_process.bootstrap_failed:
             self.exitcode = 1
             return

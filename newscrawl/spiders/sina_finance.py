@@ -12,6 +12,7 @@ from scrapy.exceptions import UsageError
 from scrapy.http import Request, Response, TextResponse
 
 from newscrawl.items import Article
+from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
 from newscrawl.sina.article import extract_page, normalize_title
 from newscrawl.sina.channels import Channel, load_channels
 from newscrawl.sina.dates import BEIJING, plausible
@@ -123,7 +124,7 @@ class SinaFinanceSpider(scrapy.Spider):
             cb_kwargs={"channel": channel, "page": page},
             # Feed pages change every minute: never let a dupefilter or cache skip one.
             dont_filter=True,
-            meta={"dont_cache": True},
+            meta={"dont_cache": True, FEED_PAGE: page},
         )
 
     def parse_feed(
@@ -153,7 +154,9 @@ class SinaFinanceSpider(scrapy.Spider):
                 continue
             stats.inc_value("sina/feed/items")
             yield self.article_request(entry.url, channel, entry)
-        if parsed.entries and not reached_since and page < self.max_pages:
+        # The feed says how many items the channel has: no need to ask past them.
+        more = parsed.total is None or page * self.num < parsed.total
+        if parsed.entries and more and not reached_since and page < self.max_pages:
             yield self.feed_request(channel, page + 1)
 
     def feed_failed(self, failure: Failure) -> None:
@@ -178,6 +181,8 @@ class SinaFinanceSpider(scrapy.Spider):
             callback=self.parse_article,
             errback=self.article_failed,
             cb_kwargs={"channel": channel, "entry": entry},
+            # What the archive needs to skip the request without fetching it.
+            meta={DOC_ID: entry.doc_id, FEED_MTIME: entry.mtime} if entry else {},
         )
 
     def parse_article(

@@ -1,0 +1,64 @@
+"""One run at a time per archive: an advisory lock the OS releases if we die."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from newscrawl.archive.index import STATE_DIR
+
+LOCK_NAME = "lock"
+
+
+class ArchiveLockedError(RuntimeError):
+    """Another run holds the archive."""
+
+
+class ArchiveLock:
+    """An exclusive ``flock`` on ``<archive>/.newscrawl/lock``.
+
+    flock locks belong to the open file: the kernel drops them when the process
+    ends, however it ends (``kill -9`` included), so a stale lock never blocks the
+    next run. The file keeps the holder's pid only to make the message useful.
+    """
+
+    def __init__(self, archive_root: Path) -> None:
+        self.path = archive_root / STATE_DIR / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock now or raise ArchiveLockedError; never waits."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise ArchiveLockedError(
+                f"another run (pid {holder}) is using the archive {self.path.parent.parent}"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let the next run in."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> ArchiveLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
