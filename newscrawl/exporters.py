@@ -127,3 +127,47 @@ class FrontMatterItemExporter(BaseItemExporter):
             body=adapter["body"],
         )
         self.file.write(text.encode(self.encoding or "utf-8"))
+
+
+class FormatError(ValueError):
+    """Bytes that are not an archive file in FORMAT.md's shape."""
+
+
+_HEADER_KEYS = [
+    "title",
+    "categories",
+    "headimg",
+    "author",
+    "comments",
+    "date",
+    "thumbnail",
+]
+_OPENING = "\n---\n"
+_BODY_OPEN = "\n---\n\n<div>   \n"
+_CLOSING = "  \n</div>\n            "
+
+
+def read_article(data: bytes) -> tuple[dict[str, Any], str]:
+    """``(header, body)`` of an archive file; FormatError says what is wrong.
+
+    The inverse of ``format_article``: what ``verify`` and ``reindex`` use to read
+    the archive back.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"not UTF-8 ({exc})") from exc
+    if not text.startswith(_OPENING) or not text.endswith(_CLOSING):
+        raise FormatError("not the archive skeleton (opening or closing lines)")
+    split = text.find(_BODY_OPEN, len(_OPENING))
+    if split < 0:
+        raise FormatError("no end of the header followed by the body's <div>")
+    if "{" in text or "}" in text:
+        raise FormatError("raw braces (must be &#123; / &#125;)")
+    try:
+        header = yaml.safe_load(text[len(_OPENING) : split])
+    except yaml.YAMLError as exc:
+        raise FormatError(f"header is not valid YAML ({exc})") from exc
+    if not isinstance(header, dict) or list(header) != _HEADER_KEYS:
+        raise FormatError(f"header keys are not {', '.join(_HEADER_KEYS)}")
+    return header, text[split + len(_BODY_OPEN) : -len(_CLOSING)]

@@ -36,10 +36,16 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     with Replica(site) as replica:
-        print(f"demo: replica of {len(site)} articles at {replica.base_url}", flush=True)
+        print(
+            f"demo: replica of {len(site)} articles at {replica.base_url}", flush=True
+        )
         run = run_crawl(replica.feed_url, args.archive.resolve(), f"pages={pages}")
         fetched = len(replica.article_requests())
-    summary = [line for line in run.stderr.splitlines() if "Run done" in line or "Run FAILED" in line]
+    summary = [
+        line
+        for line in run.stderr.splitlines()
+        if "Run done" in line or "Run FAILED" in line
+    ]
     if run.returncode != 0 or not summary:
         sys.stderr.write(run.stderr[-5000:])
     files = [p for p in args.archive.rglob("*.md") if p.name != "README.md"]

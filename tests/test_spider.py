@@ -42,22 +42,35 @@ def stat(spider: SinaFinanceSpider, key: str) -> Any:
     return spider.crawler.stats.get_value(key)
 
 
+def with_total(total: int) -> bytes:
+    document = json.loads(ROLL)
+    document["result"]["total"] = total
+    return json.dumps(document).encode()
+
+
 def test_feed_page_gives_article_requests_and_the_next_page() -> None:
     spider = make_spider(pages="2")
     china = spider.channels[0]
-    out = list(spider.parse_feed(feed_response(ROLL), china, 1))
+    out = list(spider.parse_feed(feed_response(with_total(120)), china, 1))
     articles, feeds = out[:3], out[3:]
     assert [r.url for r in articles] == [
         SEED_URL,
         "https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml",
         "https://news.sina.com.cn/c/2019-09-07/doc-iicezzrq4076655.shtml",
     ]
-    assert [r.cb_kwargs["page"] for r in feeds] == [2]
-    assert (
-        list(spider.parse_feed(feed_response(ROLL, 2), china, 2))[-1].url
-        == articles[-1].url
-    )
+    assert [r.meta["newscrawl_feed_page"] for r in feeds] == [2]
+    assert articles[0].meta["newscrawl_doc_id"] == "ikmvwzxq0000001"
+    assert articles[0].meta["newscrawl_feed_mtime"] == 1618919498
+    # The page cap: page 2 of 2 asks for no third page.
+    page2 = list(spider.parse_feed(feed_response(with_total(120), 2), china, 2))
+    assert all("newscrawl_doc_id" in r.meta for r in page2)
     assert stat(spider, "sina/feed/items") == 6
+
+
+def test_paging_ends_at_the_feed_total() -> None:
+    spider = make_spider(pages="5")
+    out = list(spider.parse_feed(feed_response(ROLL), spider.channels[0], 1))
+    assert len(out) == 3  # total is 3: no page 2
 
 
 def test_since_stops_paging_and_skips_older_items() -> None:

@@ -1,0 +1,156 @@
+"""Checking an archive against its index (``verify``) and rebuilding the index."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from newscrawl.archive.files import is_temp_file
+from newscrawl.archive.index import ArchiveIndex, IndexRow, IndexUnusableError
+from newscrawl.archive.store import sha256
+from newscrawl.exporters import FormatError, read_article
+
+#: The doc id is the last "-" part of an article file's name (FORMAT.md).
+_DOC_ID = re.compile(r"-([0-9a-z]{6,64})\.md$")
+#: Every this many files, long commands say how far they are.
+PROGRESS_EVERY = 5000
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Report:
+    """What a check found: problems fail it; notes do not."""
+
+    files: int = 0
+    rows: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def walk(root: Path) -> Iterator[Path]:
+    """Every file of the archive that is not the crawler's own, relative to root.
+
+    Hidden names (the ``.newscrawl`` folder, temporary files) are skipped, as
+    Hexo skips them, and so is the archive's own README.md.
+    """
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        base = Path(folder)
+        for name in sorted(names):
+            if name.startswith(".") or (base == root and name == "README.md"):
+                continue
+            yield (base / name).relative_to(root)
+
+
+def temp_files(root: Path) -> list[Path]:
+    """Temporary files left by writes that a crash interrupted."""
+    return [
+        Path(folder) / name
+        for folder, _, names in os.walk(root)
+        for name in names
+        if is_temp_file(Path(name))
+    ]
+
+
+def verify(root: Path, progress: Progress | None = None) -> Report:
+    """Every file parses; index and files agree (FORMAT.md, the index protocol)."""
+    report = Report()
+    try:
+        index = ArchiveIndex.for_archive(root, create=False)
+    except IndexUnusableError as exc:
+        report.problems.append(str(exc))
+        return report
+    try:
+        report.problems += [f"index: {p}" for p in index.integrity_problems()]
+        rows = {row.doc_id: row for row in index.rows()}
+    finally:
+        index.close()
+    report.rows = len(rows)
+    # Which rows may explain which path: the committed and the pending write.
+    expected: dict[str, list[tuple[str, IndexRow]]] = {}
+    for row in rows.values():
+        if row.sha256 is not None:
+            expected.setdefault(row.path, []).append((row.sha256, row))
+        if row.pending_path is not None and row.pending_sha256 is not None:
+            expected.setdefault(row.pending_path, []).append((row.pending_sha256, row))
+    seen: set[str] = set()
+    for relative in walk(root):
+        report.files += 1
+        if progress and report.files % PROGRESS_EVERY == 0:
+            progress(report.files)
+        key = relative.as_posix()
+        data = (root / relative).read_bytes()
+        try:
+            read_article(data)
+        except FormatError as exc:
+            report.problems.append(f"{key}: {exc}")
+        claims = expected.get(key)
+        if not claims:
+            report.problems.append(f"{key}: file without an index row")
+            continue
+        digest = sha256(data)
+        matching = [row for h, row in claims if h == digest]
+        if not matching:
+            report.problems.append(f"{key}: bytes differ from the index's hash")
+        seen.update(row.doc_id for row in matching)
+    for row in rows.values():
+        if row.sha256 is not None and row.doc_id not in seen:
+            report.problems.append(f"{row.path}: index row {row.doc_id} without its file")
+    leftovers = temp_files(root)
+    if leftovers:
+        report.notes.append(
+            f"{len(leftovers)} temporary file(s) of interrupted writes"
+            " (ignored; `reindex` removes them)"
+        )
+    return report
+
+
+def rebuild_rows(root: Path, progress: Progress | None = None) -> tuple[list[IndexRow], Report]:
+    """Index rows read from the files alone, and what could not be read.
+
+    The doc id is in the file name; title and date are in the header. What the
+    files do not hold (the URL, the feed's mtime) is left empty: the next crawl
+    takes both from the feed without fetching the article again.
+    """
+    report = Report()
+    rows: dict[str, IndexRow] = {}
+    for relative in walk(root):
+        report.files += 1
+        if progress and report.files % PROGRESS_EVERY == 0:
+            progress(report.files)
+        key = relative.as_posix()
+        match = _DOC_ID.search(relative.name)
+        if match is None:
+            report.problems.append(f"{key}: no doc id in the file name")
+            continue
+        data = (root / relative).read_bytes()
+        try:
+            header, _ = read_article(data)
+            published = parsedate_to_datetime(str(header["date"])).astimezone(UTC)
+        except (FormatError, TypeError, ValueError) as exc:
+            report.problems.append(f"{key}: {exc}")
+            continue
+        doc_id = match.group(1)
+        if doc_id in rows:
+            report.problems.append(f"{key}: doc id {doc_id} also in {rows[doc_id].path}")
+            continue
+        modified = datetime.fromtimestamp((root / relative).stat().st_mtime, UTC)
+        rows[doc_id] = IndexRow(
+            doc_id=doc_id,
+            url="",
+            path=key,
+            title=str(header["title"]),
+            published=published.isoformat(),
+            feed_mtime=None,
+            sha256=sha256(data),
+            first_archived=modified.isoformat(timespec="seconds"),
+            last_updated=modified.isoformat(timespec="seconds"),
+        )
+    report.rows = len(rows)
+    return list(rows.values()), report
