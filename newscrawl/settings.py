@@ -24,8 +24,9 @@ SINA_ARTICLE_HOSTS = [".sina.com.cn"]
 SINA_CHANNELS = DEFAULT_CHANNELS
 # Channels read when the run names none (-a channels=a,b).
 SINA_DEFAULT_CHANNELS = ["china"]
-# Feed pages read per channel at most (-a pages=N); the feed has 50 items a page.
-SINA_FEED_PAGES = 2
+# Feed pages read per channel at most (-a pages=N), 50 items each; a run stops
+# earlier at a page that holds nothing new (see ArchivedArticlesMiddleware).
+SINA_FEED_PAGES = 10
 # Items asked per feed page; Sina caps it at 50.
 SINA_FEED_NUM = 50
 

@@ -183,6 +183,9 @@ class SinaFinanceSpider(scrapy.Spider):
             cb_kwargs={"channel": channel, "entry": entry},
             # What the archive needs to skip the request without fetching it.
             meta={DOC_ID: entry.doc_id, FEED_MTIME: entry.mtime} if entry else {},
+            # A page's articles go before the next feed page: the queue then holds
+            # one page of requests, not the whole feed, however long the run.
+            priority=1,
         )
 
     def parse_article(

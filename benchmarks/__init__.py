@@ -1,0 +1,1 @@
+"""Benchmarks of newscrawl: run by hand, reported in benchmarks/README.md."""
