@@ -28,6 +28,10 @@ _CONTAINER_BLOCKS = frozenset(
     {"blockquote", "ul", "ol", "table", "thead", "tbody", "tr", "figure"}
 )
 _BLOCKS = _LEAF_BLOCKS | _CONTAINER_BLOCKS
+# Blocks that may hold inline content only. Unclosed tags nest blocks in them
+# (<p>a<b>b<div>c<p>d… parses as one <p>): such a block is laid out as a flow, so
+# that no <p> or <table> is ever written inside a <p>.
+_PHRASING_BLOCKS = frozenset({"p", "h2", "h3", "h4", "h5", "h6", "pre"})
 _INLINES = frozenset(
     {"br", "strong", "b", "em", "i", "u", "sub", "sup", "img", "a", "code"}
 )
@@ -500,7 +504,17 @@ class _Flow:
 
     def _feed_child(self, el: etree._Element) -> None:
         tag = el.tag
-        if tag in _BLOCKS:
+        blocks = (
+            next(el.iterdescendants(*_BLOCKS), None)
+            if tag in _PHRASING_BLOCKS
+            else None
+        )
+        if blocks is not None:
+            self.layout.removed["unwrapped"] += 1
+            self.flush()
+            self.feed(el)
+            self.flush()
+        elif tag in _BLOCKS:
             self.flush()
             self.lines.extend(self.layout.block(el))
         elif self.layout.kept(el) and next(el.iter(*_BLOCKS), None) is None:

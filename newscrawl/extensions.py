@@ -31,6 +31,7 @@ class ExitStatus(IntEnum):
     FEED_UNREADABLE = 3  # a feed page could not be fetched or parsed
     ARTICLES_FAILED = 4  # more articles failed than RUN_MAX_FAILED_RATIO allows
     LOCKED = 5  # another run holds the archive
+    REDIS_UNAVAILABLE = 6  # distributed mode: Redis failed (newscrawl/distributed)
 
 
 class RunOutcome:
@@ -86,7 +87,7 @@ class RunOutcome:
             "skipped": value("archive/skipped/known", 0),
             "failed": value("sina/article/failed", 0)
             + value("item_dropped_count", 0)
-            + value("spider_exceptions_count", 0),
+            + value("spider_exceptions/count", 0),
         }
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
@@ -96,7 +97,9 @@ class RunOutcome:
         )
         if self.stats.get_value("sina/feed/failed", 0):
             self.exit_status = ExitStatus.FEED_UNREADABLE
-        elif attempted and counts["failed"] / attempted > self.max_failed_ratio:
+        elif self.stats.get_value("archive/failed", 0) or (
+            attempted and counts["failed"] / attempted > self.max_failed_ratio
+        ):
             self.exit_status = ExitStatus.ARTICLES_FAILED
         self.stats.set_value("run/exit_status", int(self.exit_status))
         ok = self.exit_status == ExitStatus.OK

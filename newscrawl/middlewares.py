@@ -14,6 +14,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 
 from newscrawl.archive.index import ArchiveIndex, index_path
+from newscrawl.archive.runlog import end_crawl, start_crawl
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
 
 if TYPE_CHECKING:
@@ -56,7 +57,9 @@ class ArchivedArticlesMiddleware:
     requested; a changed ``mtime`` lets the request through (the archive pipeline
     then rewrites the file only if its bytes changed). When every article of a
     feed page is known and unchanged, the next feed page is not requested either:
-    the feed is newest first, so the rest was seen by an earlier run.
+    the feed is newest first, so the rest was seen by an earlier run, unless that
+    run was killed before its end (it may have finished page 1 and not page 3): the
+    run after such a run reads every page it may.
 
     Requests carry what is needed in their meta (``newscrawl_doc_id``,
     ``newscrawl_feed_mtime``, ``newscrawl_feed_page``), set by the spider.
@@ -66,6 +69,7 @@ class ArchivedArticlesMiddleware:
         self.stats = stats
         self.root = root
         self._index: ArchiveIndex | None = None
+        self.resuming = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivedArticlesMiddleware:
@@ -74,12 +78,18 @@ class ArchivedArticlesMiddleware:
             raise NotConfigured("no ARCHIVE_DIR: nothing to skip")
         assert crawler.stats is not None
         middleware = cls(crawler.stats, Path(root))
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 
-    def spider_closed(self) -> None:
+    def spider_opened(self) -> None:
+        self.resuming = start_crawl(self.root)
+
+    def spider_closed(self, reason: str) -> None:
         if self._index is not None:
             self._index.close()
+        if reason == "finished":
+            end_crawl(self.root)
 
     @property
     def index(self) -> ArchiveIndex | None:
@@ -100,7 +110,7 @@ class ArchivedArticlesMiddleware:
         outputs = [output async for output in result]
         articles = [o for o in outputs if isinstance(o, Request) and DOC_ID in o.meta]
         known = [o for o in articles if self.known(o)]
-        stop = bool(articles) and len(known) == len(articles)
+        stop = not self.resuming and bool(articles) and len(known) == len(articles)
         if stop:
             self.stats.inc_value("sina/feed/stopped_at_known")
             logger.info(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
+import re
+import sqlite3
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.utils.defer import deferred_from_coro
 
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE, UnsafePathError
 from newscrawl.archive.index import IndexRow
@@ -18,12 +23,16 @@ from newscrawl.cleaning import clean_body
 from newscrawl.exporters import FrontMatterItemExporter, header_value
 from newscrawl.signals import article_archived
 from newscrawl.sina.dates import beijing_day
+from newscrawl.sina.encoding import replacement_ratio
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
+
+# The cleaned body is our own markup: tags never hold a raw ">" (cleaning.py).
+_TAG = re.compile(r"<[^>]*>")
 
 
 class CleanBodyPipeline:
@@ -48,15 +57,22 @@ class CleanBodyPipeline:
 
 
 class ValidatePipeline:
-    """Drops an article without a title, a publication time or a body after cleaning."""
+    """Drops an article without a title, a publication time or a body after cleaning,
+    or whose text is damaged (CLEAN_MAX_REPLACEMENT_RATIO)."""
 
-    def __init__(self, stats: StatsCollector) -> None:
+    def __init__(self, stats: StatsCollector, max_replacement_ratio: float) -> None:
         self.stats = stats
+        self.max_replacement_ratio = max_replacement_ratio
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
         assert crawler.stats is not None
-        return cls(crawler.stats)
+        ratio = crawler.settings.getfloat("CLEAN_MAX_REPLACEMENT_RATIO", 0.01)
+        if not 0 <= ratio <= 1:
+            raise NotConfigured(
+                f"CLEAN_MAX_REPLACEMENT_RATIO must be between 0 and 1, not {ratio}"
+            )
+        return cls(crawler.stats, ratio)
 
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
@@ -68,6 +84,18 @@ class ValidatePipeline:
             if not adapter.get(field):
                 self.stats.inc_value(f"validate/dropped/{reason}")
                 raise DropItem(f"{reason.replace('_', ' ')}: {adapter['url']}")
+        # Characters no encoding could read (sina/encoding.py): a few are a flaw of
+        # the page; many mean the archive would keep noise instead of the article.
+        text = f"{adapter['title']} {unescape(_TAG.sub(' ', adapter['body']))}"
+        ratio = replacement_ratio(text)
+        if ratio > self.max_replacement_ratio:
+            self.stats.inc_value("validate/dropped/damaged_text")
+            limit = self.max_replacement_ratio
+            raise DropItem(
+                f"damaged text: {ratio:.1%} of its characters are undecodable"
+                f" (U+FFFD), more than CLEAN_MAX_REPLACEMENT_RATIO {limit:g}:"
+                f" {adapter['url']}"
+            )
         return item
 
 
@@ -76,6 +104,11 @@ class ArchivePipeline:
 
     The path comes from ``ARCHIVE_PATH_TEMPLATE``; the bytes from the exporter. An
     article whose file already holds the same bytes is not rewritten.
+
+    A write the disk refuses (full, read-only, …) stops the run: the next write
+    would meet the same disk. The write leaves no partial file and the index keeps
+    the article as not archived (newscrawl/archive/store.py); the error is one
+    ERROR line, a stat ``archive/failed/<errno name>`` and a failed run.
     """
 
     def __init__(self, crawler: Crawler, store: ArticleStore) -> None:
@@ -83,6 +116,9 @@ class ArchivePipeline:
         self.crawler = crawler
         self.stats = crawler.stats
         self.store = store
+        #: Why the archive cannot be written, once a write failed.
+        self.failure: str | None = None
+        self._closing: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -103,6 +139,11 @@ class ArchivePipeline:
 
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
+        if self.failure is not None:
+            self.stats.inc_value("archive/dropped/stopping")
+            raise DropItem(
+                f"not archived, the run is stopping ({self.failure}): {adapter['url']}"
+            )
         published: datetime = adapter["published"]
         try:
             path = self.store.path_of(
@@ -121,7 +162,18 @@ class ArchivePipeline:
             published=published.astimezone(UTC).isoformat(),
             feed_mtime=adapter.get("feed_mtime"),
         )
-        stored = self.store.store(row, _export(item))
+        try:
+            stored = self.store.store(row, _export(item))
+        except (OSError, sqlite3.Error) as exc:
+            self.failure = _disk_error(exc)
+            self.stats.inc_value("archive/failed")
+            self.stats.inc_value(f"archive/failed/{self.failure}")
+            self.stop_run()
+            raise DropItem(
+                f"cannot write {path.as_posix()} in the archive {self.store.root}"
+                f" ({self.failure}: {_reason(exc)}); stopping the run",
+                log_level="ERROR",
+            ) from exc
         if stored.change == "unchanged":
             self.stats.inc_value("archive/skipped/unchanged")
             return item
@@ -138,6 +190,28 @@ class ArchivePipeline:
             signal=article_archived, path=stored.path, change=stored.change
         )
         return item
+
+    def stop_run(self) -> None:
+        """Close the spider: requests in flight are dropped, the run ends."""
+        engine = self.crawler.engine
+        if engine is not None and self._closing is None:
+            # As Scrapy's CloseSpider extension does; kept so it is not collected.
+            self._closing = deferred_from_coro(
+                engine.close_spider_async(reason="archive_failed")
+            )
+
+
+def _disk_error(exc: OSError | sqlite3.Error) -> str:
+    """A short name for a failed write: ENOSPC, EROFS, EACCES, SQLITE_FULL …"""
+    if isinstance(exc, OSError):
+        return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+
+
+def _reason(exc: OSError | sqlite3.Error) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 def _export(item: Any) -> bytes:

@@ -48,6 +48,9 @@ EXTENSIONS = {
 }
 # A run fails (exit 4) when more than this share of its articles failed.
 RUN_MAX_FAILED_RATIO = 0.2
+# An article whose title and body text have more than this share of characters no
+# encoding could read (U+FFFD) is not archived: its text is no longer the article.
+CLEAN_MAX_REPLACEMENT_RATIO = 0.01
 
 # --- Politeness towards the real site -------------------------------------------
 USER_AGENT = "newscrawl/0.1 (+https://github.com/newscrawl/newscrawl; news archiver)"
@@ -60,6 +63,14 @@ DOWNLOADER_MIDDLEWARES = {
     # Scrapy's, with a one-line log instead of a traceback when robots.txt fails.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "newscrawl.middlewares.QuietRobotsTxtMiddleware": 100,
+    # Scrapy's, waiting as long as a 429/503's Retry-After asks (RETRY_AFTER_MAX).
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "newscrawl.retry.RetryAfterMiddleware": 550,
+    # Scrapy's, refusing redirects off the site's hosts and ending loops in an error.
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "newscrawl.retry.SiteMetaRefreshMiddleware": 580,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "newscrawl.retry.SiteRedirectMiddleware": 600,
 }
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
@@ -72,6 +83,10 @@ DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+# Longest wait, in seconds, that a Retry-After header gets before a retry.
+RETRY_AFTER_MAX = 60
+# Sina moves a page once, to its new section or host; a chain longer than this loops.
+REDIRECT_MAX_TIMES = 5
 # The spider's errbacks log the one ERROR line that names what failed and why.
 RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 # Sina's pages are 100-400 KB; anything past this is not an article.

@@ -6,7 +6,10 @@ import contextlib
 import json
 import re
 import socket
+import struct
+import sys
 import threading
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -29,6 +32,43 @@ _DEFAULT_NUM = 10
 _CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,63}$")
 
 
+@dataclass
+class Fault:
+    """A wrong answer for one path: what a messy real server or network does.
+
+    Every field left at its default keeps that part of the normal answer, so
+    ``Fault(status=503, times=1)`` is "503 once, then the page", and
+    ``Fault(status=301, headers={"Location": url})`` a redirect.
+    """
+
+    #: The status to answer instead of the normal one.
+    status: int | None = None
+    #: Headers to add, or to replace (``Content-Type``, ``Retry-After``, ``Location``).
+    headers: dict[str, str] = field(default_factory=dict)
+    #: The body to send instead of the normal one.
+    body: bytes | None = None
+    #: Seconds to wait before answering; stopping the replica cuts the wait short.
+    delay: float = 0.0
+    #: Announce this Content-Length instead of the body's; the connection is then
+    #: closed after the body, so a larger value is a truncated response.
+    content_length: int | None = None
+    #: Send no Content-Length: the body ends when the connection closes.
+    omit_length: bool = False
+    #: Send the headers and this many bytes of the body, then reset the connection.
+    reset_after: int | None = None
+    #: Answer this way this many times, then normally again (None: always).
+    times: int | None = None
+
+    @property
+    def closes(self) -> bool:
+        """Whether the connection cannot be kept alive after this answer."""
+        return (
+            self.content_length is not None
+            or self.omit_length
+            or self.reset_after is not None
+        )
+
+
 class Replica:
     """A Site served on 127.0.0.1 at an ephemeral port, with a request log and
     fault hooks; use as a context manager."""
@@ -41,6 +81,9 @@ class Replica:
         self.fail_feed_times: int | None = None
         #: Serve these bytes (as JSON) instead of the feed, e.g. invalid JSON.
         self.feed_body: bytes | None = None
+        #: Faults by request target: a path (any query), or an exact path?query,
+        #: which wins over its path. See Fault.
+        self.faults: dict[str, Fault] = {}
         self._port = port
         self._lock = threading.Lock()
         self._requests: list[str] = []
@@ -66,6 +109,7 @@ class Replica:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
+        server.stopping.set()
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -118,6 +162,20 @@ class Replica:
         """Forget the requests logged so far."""
         with self._lock:
             self._requests.clear()
+
+    def take_fault(self, target: str) -> Fault | None:
+        """The fault to apply to a request of ``target``, counting it against
+        ``times``; a fault whose times are used up is removed."""
+        with self._lock:
+            key = target if target in self.faults else target.partition("?")[0]
+            fault = self.faults.get(key)
+            if fault is None:
+                return None
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    del self.faults[key]
+            return fault
 
     def respond(self, target: str) -> tuple[int, str, bytes]:
         """Status, content type and body for a GET of ``target`` (path?query)."""
@@ -190,7 +248,16 @@ class _Server(ThreadingHTTPServer):
         self.replica = replica
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        #: Set when the replica stops: delayed answers give up waiting.
+        self.stopping = threading.Event()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (a download cancelled for its size, a
+        # timeout) is what some faults are for, not an error of the replica.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         # Keep-alive handler threads block reading the next request; shutting
@@ -226,12 +293,48 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def do_GET(self) -> None:
-        status, content_type, body = self.server.replica.respond(self.path)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        replica = self.server.replica
+        fault = replica.take_fault(self.path)
+        status, content_type, body = replica.respond(self.path)
+        if fault is None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.answer_wrongly(fault, status, content_type, body)
+
+    def answer_wrongly(
+        self, fault: Fault, status: int, content_type: str, body: bytes
+    ) -> None:
+        if fault.delay and self.server.stopping.wait(fault.delay):
+            self.close_connection = True
+            return
+        body = body if fault.body is None else fault.body
+        headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        headers.update(fault.headers)
+        if fault.content_length is not None:
+            headers["Content-Length"] = str(fault.content_length)
+        if fault.omit_length:
+            del headers["Content-Length"]
+        if fault.closes:
+            headers["Connection"] = "close"
+            self.close_connection = True
+        self.send_response(status if fault.status is None else fault.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if fault.reset_after is None:
+            self.wfile.write(body)
+            return
+        self.wfile.write(body[: fault.reset_after])
+        # SO_LINGER with a zero timeout: close() sends a RST, not a FIN, which the
+        # client sees as "connection reset" in the middle of the body.
+        self.connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        self.connection.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         # Tests and benchmarks would drown in one stderr line per request.

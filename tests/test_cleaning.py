@@ -614,3 +614,16 @@ def test_hostile_html_never_leaks_a_payload(html: str) -> None:
     assert_structure(out)
     if result.image is not None:
         assert result.image.startswith(("http://", "https://"))
+
+
+def test_blocks_that_unclosed_tags_put_inside_a_paragraph_get_their_own_lines() -> None:
+    # "<p>a<b>b<div>c<p>d" parses as one <p> holding the rest: written as is, it
+    # would put a <p> and a <table> inside a <p>.
+    html = "<p>　　甲<b>粗<i>斜\n<div>　　乙\n<p>　　丙\n<table><tr><td>丁"
+    assert cleaned(html) == (
+        "<p>　　甲粗斜</p>\n<p>　　乙</p>\n<p>　　丙\n</p>\n"
+        "<table>\n<tr>\n<td>丁</td>\n</tr>\n</table>"
+    )
+    assert_structure(cleaned(html))
+    # A block inside a list item or a cell is fine as it is.
+    assert cleaned("<ul><li><p>项</p></li></ul>") == "<ul>\n<li><p>项</p></li>\n</ul>"

@@ -14,7 +14,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newscrawl.exporters import FrontMatterItemExporter, format_article, quote_title
+from newscrawl.exporters import (
+    FrontMatterItemExporter,
+    format_article,
+    header_value,
+    quote_title,
+)
 from tests.conftest import POSTS, SEED, assert_golden, split_document
 
 CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
@@ -153,3 +158,52 @@ def test_any_title_gives_a_valid_header_that_reads_back(title: str) -> None:
     printable = all(c.isprintable() or c == " " for c in title)
     if printable and "{" not in title and "}" not in title:
         assert metadata["title"] == title
+
+
+# Pieces of what breaks YAML, front matter and template engines.
+TITLE_PIECES = [
+    '"', "'", ": ", "#", "- ", "---", "\n", "\t", "\x00", "\x1b", "\x85", "\u2028",
+    "\ufeff", "{{ x }}", "{% y %}", "\\", "\\n", "2015-10-11", "true", "null", "1e3",
+    "~", "| ", "> ", "&", "*", "!", "%", "@", "`", " ", "标题",
+]  # fmt: skip
+
+
+# What the archive writes is what a reader gets back: for any title, the header's
+# title reads back as exactly the value written (header_value: one line, YAML
+# printable, braces as references), and nothing else in the header moves.
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        st.lists(st.sampled_from(TITLE_PIECES), min_size=1, max_size=10).map("".join),
+    )
+)
+def test_any_title_reads_back_exactly_as_written(title: str) -> None:
+    text = article(title)
+    metadata = frontmatter.loads(text).metadata
+    assert metadata["title"] == header_value(title)
+    assert {k: v for k, v in metadata.items() if k != "title"} == {
+        "categories": list(CATEGORIES),
+        "headimg": IMAGE,
+        "author": "新浪财经",
+        "comments": False,
+        "date": "Tue, 20 Apr 2021 11:51:38 GMT",
+        "thumbnail": IMAGE,
+    }
+
+
+@pytest.mark.parametrize(
+    ("title", "written"),
+    [
+        ("第一行\n第二行", "第一行 第二行"),
+        ("制表\t符", "制表\t符"),
+        ("控制\x00字\x1b符", "控制字符"),
+        ("{{ site.title }}", "&#123;&#123; site.title &#125;&#125;"),
+        ("{% include x %}", "&#123;% include x %&#125;"),
+        ("---\n- a: b", "--- - a: b"),
+        ("#标签 \\反斜杠 '单' \"双\"", "#标签 \\反斜杠 '单' \"双\""),
+    ],
+)
+def test_titles_the_header_cannot_carry_as_they_are(title: str, written: str) -> None:
+    assert header_value(title) == written
+    assert frontmatter.loads(article(title)).metadata["title"] == written

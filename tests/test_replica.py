@@ -8,6 +8,8 @@ import itertools
 import json
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -31,6 +33,7 @@ from replica import (
     generated_site,
     render_page,
 )
+from replica.server import FEED_PATH, Fault
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -520,3 +523,130 @@ def test_main_serves_until_signalled(stop: signal.Signals) -> None:
         process.send_signal(stop)
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
+
+
+# --- Fault injection --------------------------------------------------------------
+
+
+def raw_get(replica: Replica, path: str) -> tuple[bytes, bytes]:
+    """Headers and body of a GET as the bytes on the wire, up to the server's
+    close, or (b"reset", what came before) if the server resets the connection."""
+    with socket.create_connection(("127.0.0.1", replica.port), timeout=10) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        chunks: list[bytes] = []
+        try:
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+                head = b"".join(chunks)
+                if b"Connection: close" not in head and b"\r\n\r\n" in head:
+                    # Keep-alive: stop at the end of the announced body.
+                    headers, _, body = head.partition(b"\r\n\r\n")
+                    length = re.search(rb"Content-Length: (\d+)", headers)
+                    if length and len(body) >= int(length.group(1)):
+                        break
+        except ConnectionResetError:
+            return b"reset", b"".join(chunks)
+    headers, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return headers, body
+
+
+def test_fault_status_headers_and_body(replica: Replica) -> None:
+    replica.faults[SEED_PATH] = Fault(
+        status=429, headers={"Retry-After": "7"}, body=b"slow down"
+    )
+    status, headers, body = fetch(replica.base_url + SEED_PATH)
+    assert (status, headers["Retry-After"], body) == (429, "7", b"slow down")
+    assert headers["Content-Length"] == "9"
+    # Still faulty: a fault without times applies every time.
+    assert fetch(replica.base_url + SEED_PATH)[0] == 429
+    # Other paths are not affected; the request is logged like any other.
+    assert fetch(replica.base_url + "/robots.txt")[0] == 200
+    assert replica.requests.count(SEED_PATH) == 2
+
+
+def test_fault_times_then_normal(replica: Replica) -> None:
+    replica.faults[SEED_PATH] = Fault(status=503, times=2)
+    assert [fetch(replica.base_url + SEED_PATH)[0] for _ in range(3)] == [503, 503, 200]
+    assert SEED_PATH not in replica.faults
+    # Without a body of its own, the fault keeps the page's.
+    assert (
+        fetch(replica.base_url + SEED_PATH)[2]
+        == (PAGES / "replica_seed_article.html").read_bytes()
+    )
+
+
+def test_fault_redirect_on_a_path_without_a_page(replica: Replica) -> None:
+    replica.faults["/moved.shtml"] = Fault(status=301, headers={"Location": SEED_PATH})
+    status, _, body = fetch(replica.base_url + "/moved.shtml")
+    # urllib follows it: the page at the new place.
+    assert status == 200
+    assert body == (PAGES / "replica_seed_article.html").read_bytes()
+    assert replica.requests == ["/moved.shtml", SEED_PATH]
+
+
+def test_fault_by_exact_target_wins_over_its_path(replica: Replica) -> None:
+    target = "/api/roll/get?pageid=155&lid=9001"
+    replica.faults[target] = Fault(body=b"{broken")
+    replica.faults[FEED_PATH] = Fault(status=500)
+    status, _, body = fetch(replica.base_url + target)
+    assert (status, body) == (200, b"{broken")
+    assert fetch(replica.feed_url + "?pageid=155&lid=1686")[0] == 500
+
+
+def test_fault_truncated_body(replica: Replica) -> None:
+    replica.faults[SEED_PATH] = Fault(content_length=10**6)
+    headers, body = raw_get(replica, SEED_PATH)
+    assert b"Content-Length: 1000000" in headers
+    assert b"Connection: close" in headers
+    # The whole page, then the server closes: 10**6 bytes were promised.
+    assert body == (PAGES / "replica_seed_article.html").read_bytes()
+    with pytest.raises(http.client.IncompleteRead):
+        conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=10)
+        conn.request("GET", SEED_PATH)
+        conn.getresponse().read()
+
+
+def test_fault_without_content_length(replica: Replica) -> None:
+    replica.faults[SEED_PATH] = Fault(omit_length=True)
+    headers, body = raw_get(replica, SEED_PATH)
+    assert b"Content-Length" not in headers
+    assert b"Connection: close" in headers
+    assert body == (PAGES / "replica_seed_article.html").read_bytes()
+
+
+def test_fault_reset_mid_body(replica: Replica) -> None:
+    replica.faults[SEED_PATH] = Fault(reset_after=100)
+    headers, received = raw_get(replica, SEED_PATH)
+    assert headers == b"reset"
+    page = (PAGES / "replica_seed_article.html").read_bytes()
+    # What arrived before the reset is at most the headers and 100 bytes.
+    assert len(received.partition(b"\r\n\r\n")[2]) <= 100
+    assert page[:100].startswith(received.partition(b"\r\n\r\n")[2])
+
+
+def test_fault_delay_is_cut_short_by_stop() -> None:
+    replica = Replica(fixture_site()).start()
+    replica.faults[SEED_PATH] = Fault(delay=3600)
+    conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=0.2)
+    conn.request("GET", SEED_PATH)
+    with pytest.raises(TimeoutError):
+        conn.getresponse()
+    conn.close()
+    stopping = threading.Thread(target=replica.stop)
+    stopping.start()
+    stopping.join(timeout=30)
+    # stop() does not wait out the hour: the delayed answer gives up.
+    assert not stopping.is_alive()
+
+
+def test_client_hanging_up_is_not_an_error(
+    replica: Replica, capfd: pytest.CaptureFixture[str]
+) -> None:
+    replica.faults[SEED_PATH] = Fault(body=b"x" * (8 * 1024 * 1024))
+    with socket.create_connection(("127.0.0.1", replica.port), timeout=10) as conn:
+        conn.sendall(f"GET {SEED_PATH} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        conn.recv(1024)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert fetch(replica.base_url + "/robots.txt")[0] == 200
+    replica.stop()
+    assert "Traceback" not in capfd.readouterr().err

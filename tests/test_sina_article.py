@@ -5,19 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from parsel import Selector
-from scrapy.http import HtmlResponse, Request
+from lxml.html import HtmlElement
 
 from newscrawl.sina.article import PageFields, extract_page, normalize_title
 from newscrawl.sina.dates import rfc1123
+from newscrawl.sina.encoding import read_document
 from tests.conftest import FINANCE_URL, NEWS_URL, OLD_URL, SEED_URL, page
 
 
+def parsed(body: bytes, content_type: str = "text/html") -> HtmlElement:
+    """The page as the spider parses it: from its bytes, in their encoding."""
+    return read_document(body, content_type)[0]
+
+
 def fields(name: str, url: str) -> PageFields:
-    # Decode the way Scrapy does in a real crawl: from the bytes and their
-    # declared charset (gb2312 → gb18030 through w3lib).
-    response = HtmlResponse(url=url, body=page(name), request=Request(url))
-    return extract_page(response.selector, url)
+    # No charset in the header: the page's <meta> (gb2312 → gb18030) decides.
+    return extract_page(parsed(page(name)), url)
 
 
 def test_finance_page() -> None:
@@ -70,19 +73,17 @@ def test_seed_replica_page() -> None:
 
 
 def test_title_falls_back_to_og_title_then_title_tag() -> None:
-    og = Selector(
-        text='<meta property="og:title" content="标题甲">'
-        "<title>乙|丙_新浪财经_新浪网</title>"
+    og = parsed(
+        '<meta property="og:title" content="标题甲">'
+        "<title>乙|丙_新浪财经_新浪网</title>".encode()
     )
     assert extract_page(og, SEED_URL).title_raw == "标题甲"
-    tag = Selector(text="<title>标题乙|标签_新浪财经_新浪网</title>")
+    tag = parsed("<title>标题乙|标签_新浪财经_新浪网</title>".encode())
     assert extract_page(tag, SEED_URL).title_raw == "标题乙"
 
 
 def test_page_without_date_or_body() -> None:
-    got = extract_page(
-        Selector(text="<html><body><p>nothing</p></body></html>"), SEED_URL
-    )
+    got = extract_page(parsed(b"<html><body><p>nothing</p></body></html>"), SEED_URL)
     assert got.published is None
     assert got.body_html is None
     assert got.title_raw == ""

@@ -83,6 +83,66 @@ def test_bad_items_are_rejected_with_a_reason() -> None:
     assert parsed.entries[1].intime is None
     assert dict(parsed.rejected) == {
         "missing_url": 1,
-        "not_an_article_url": 2,
+        "offsite_url": 1,
+        "not_an_article_url": 1,
         "not_an_object": 1,
     }
+
+
+ARTICLE = "https://finance.sina.com.cn/roll/2021-04-20/doc-{}.shtml"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://evil.example.com/r/2021-04-20/doc-iabcdefg1.shtml", "offsite_url"),
+        ("https://sina.com.cn.evil.example/doc-iabcdefg1.shtml", "offsite_url"),
+        ("javascript:alert(1)//doc-iabcdefg1.shtml", "bad_url"),
+        (ARTICLE.format("iabcdefg1").replace("https", "ftp"), "bad_url"),
+        (ARTICLE.format("iabcdefg1").replace("https://", "http://["), "bad_url"),
+        (ARTICLE.format("iabcdefg1").removeprefix("https:"), "bad_url"),
+        (ARTICLE.format("i..%2F..%2Fx"), "not_an_article_url"),
+        (ARTICLE.format("i../../x"), "not_an_article_url"),
+        (ARTICLE.format("iab\x00cdefg"), "not_an_article_url"),
+        (ARTICLE.format("i" + "a" * 300), "not_an_article_url"),
+    ],
+)
+def test_hostile_urls_are_rejected_with_their_reason(url: str, reason: str) -> None:
+    text = json.dumps({"result": {"status": {"code": 0}, "data": [{"url": url}]}})
+    parsed = parse_feed(text, SINA)
+    assert parsed.entries == []
+    assert dict(parsed.rejected) == {reason: 1}
+
+
+@pytest.mark.parametrize(
+    "docid",
+    ["comos:../../../etc/passwd", "comos:a/b", "comos:a\x00b", "comos:" + "x" * 300, 7],
+)
+def test_the_items_docid_never_names_the_file(docid: object) -> None:
+    url = "https://finance.sina.com.cn/roll/2021-04-20/doc-iabcdefg1234.shtml"
+    item = {"docid": docid, "url": url, "intime": "1618919498"}
+    text = json.dumps({"result": {"status": {"code": 0}, "data": [item]}})
+    (entry,) = parse_feed(text, SINA).entries
+    assert entry.doc_id == "iabcdefg1234"
+
+
+@pytest.mark.parametrize(
+    ("intime", "expected"),
+    [
+        (1618919498, datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC)),
+        (" 1618919498 ", datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC)),
+        (1618919498.5, None),
+        ("yesterday", None),
+        (True, None),
+        (None, None),
+        ([1618919498], None),
+        (10**30, None),
+    ],
+)
+def test_feed_times_of_any_shape(intime: object, expected: datetime | None) -> None:
+    url = "https://finance.sina.com.cn/roll/2021-04-20/doc-iabcdefg1234.shtml"
+    text = json.dumps(
+        {"result": {"status": {"code": 0}, "data": [{"url": url, "intime": intime}]}}
+    )
+    (entry,) = parse_feed(text, SINA).entries
+    assert entry.intime == expected

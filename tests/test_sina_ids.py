@@ -63,3 +63,16 @@ def test_hosts() -> None:
     assert is_article_url(
         "https://finance.sina.com.cn/a/2020-01-01/doc-iabcdefg1.shtml", SINA
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[finance.sina.com.cn/roll/2021-04-20/doc-iabcdefg1.shtml",
+        "http://finance.sina.com.cn]/roll/2021-04-20/doc-iabcdefg1.shtml",
+        "http://[::1/roll/2021-04-20/doc-iabcdefg1.shtml",
+    ],
+)
+def test_malformed_urls_are_not_articles_and_do_not_raise(url: str) -> None:
+    assert not is_article_url(url, SINA)
+    doc_id_from_url(url)  # None or an id: never an exception

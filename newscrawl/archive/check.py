@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,7 +12,12 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from newscrawl.archive.files import is_temp_file
-from newscrawl.archive.index import ArchiveIndex, IndexRow, IndexUnusableError
+from newscrawl.archive.index import (
+    ArchiveIndex,
+    IndexRow,
+    IndexUnusableError,
+    index_path,
+)
 from newscrawl.archive.store import sha256
 from newscrawl.exporters import FormatError, read_article
 
@@ -61,6 +67,11 @@ def temp_files(root: Path) -> list[Path]:
 def verify(root: Path, progress: Progress | None = None) -> Report:
     """Every file parses; index and files agree (FORMAT.md, the index protocol)."""
     report = Report()
+    empty = next(walk(root), None) is None
+    if root.is_dir() and empty and not index_path(root).exists():
+        # A first run stopped before its first article: nothing can disagree yet.
+        report.notes.append("no article and no index yet")
+        return report
     try:
         index = ArchiveIndex.for_archive(root, create=False)
     except IndexUnusableError as exc:
@@ -69,6 +80,12 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
     try:
         report.problems += [f"index: {p}" for p in index.integrity_problems()]
         rows = {row.doc_id: row for row in index.rows()}
+    except sqlite3.DatabaseError as exc:
+        # A damaged page inside the file: SQLite opens it, reading it fails.
+        report.problems.append(
+            f"index: {index.path} is damaged ({exc}); run `scrapy reindex`"
+        )
+        return report
     finally:
         index.close()
     report.rows = len(rows)
@@ -95,13 +112,15 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
             report.problems.append(f"{key}: file without an index row")
             continue
         digest = sha256(data)
-        matching = [row for h, row in claims if h == digest]
-        if not matching:
+        if all(h != digest for h, _ in claims):
             report.problems.append(f"{key}: bytes differ from the index's hash")
-        seen.update(row.doc_id for row in matching)
+        # Its file is there, right or wrong: one problem, not two.
+        seen.update(row.doc_id for _, row in claims)
     for row in rows.values():
         if row.sha256 is not None and row.doc_id not in seen:
-            report.problems.append(f"{row.path}: index row {row.doc_id} without its file")
+            report.problems.append(
+                f"{row.path}: index row {row.doc_id} without its file"
+            )
     leftovers = temp_files(root)
     if leftovers:
         report.notes.append(
@@ -111,7 +130,9 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
     return report
 
 
-def rebuild_rows(root: Path, progress: Progress | None = None) -> tuple[list[IndexRow], Report]:
+def rebuild_rows(
+    root: Path, progress: Progress | None = None
+) -> tuple[list[IndexRow], Report]:
     """Index rows read from the files alone, and what could not be read.
 
     The doc id is in the file name; title and date are in the header. What the
@@ -138,7 +159,9 @@ def rebuild_rows(root: Path, progress: Progress | None = None) -> tuple[list[Ind
             continue
         doc_id = match.group(1)
         if doc_id in rows:
-            report.problems.append(f"{key}: doc id {doc_id} also in {rows[doc_id].path}")
+            report.problems.append(
+                f"{key}: doc id {doc_id} also in {rows[doc_id].path}"
+            )
             continue
         modified = datetime.fromtimestamp((root / relative).stat().st_mtime, UTC)
         rows[doc_id] = IndexRow(

@@ -83,7 +83,9 @@ class ArchiveIndex:
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         if not create and not path.exists():
-            raise IndexUnusableError(f"no index at {path}: run `scrapy reindex` to build it")
+            raise IndexUnusableError(
+                f"no index at {path}: run `scrapy reindex` to build it"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # Autocommit mode: transactions are explicit (see `transaction`).
@@ -94,15 +96,21 @@ class ArchiveIndex:
             self.db.execute("PRAGMA synchronous=FULL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
-                raise IndexUnusableError(f"{path} has schema {version}, expected {SCHEMA_VERSION}")
+                raise IndexUnusableError(
+                    f"{path} has schema {version}, expected {SCHEMA_VERSION}"
+                )
             self.db.executescript(_SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version != SCHEMA_VERSION:
+                # Only a new index: the pragma is a write, and a run that
+                # archives nothing must leave the index's bytes as they were.
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             self.db.close()
             # Never recreate a damaged index silently: it is the memory of what is
             # archived. `reindex` rebuilds it from the files, on purpose.
             raise IndexUnusableError(
-                f"the index {path} is damaged ({exc}); run `scrapy reindex` to rebuild it"
+                f"the index {path} is damaged ({exc});"
+                " run `scrapy reindex` to rebuild it"
             ) from exc
 
     @classmethod
@@ -121,7 +129,10 @@ class ArchiveIndex:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR):
+            # a second ROLLBACK would fail and hide the error that matters.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
@@ -150,8 +161,9 @@ class ArchiveIndex:
     def count(self) -> int:
         """How many articles are archived."""
         return int(
-            self.db.execute("SELECT count(*) FROM articles WHERE sha256 IS NOT NULL")
-            .fetchone()[0]
+            self.db.execute(
+                "SELECT count(*) FROM articles WHERE sha256 IS NOT NULL"
+            ).fetchone()[0]
         )
 
     def integrity_problems(self) -> list[str]:

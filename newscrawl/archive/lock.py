@@ -37,8 +37,9 @@ class ArchiveLock:
         except BlockingIOError as exc:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
             os.close(fd)
+            archive = self.path.parent.parent
             raise ArchiveLockedError(
-                f"another run (pid {holder}) is using the archive {self.path.parent.parent}"
+                f"another run (pid {holder}) is using the archive {archive}"
             ) from exc
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

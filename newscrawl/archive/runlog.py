@@ -9,9 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from newscrawl.archive.files import fsync_dir
 from newscrawl.archive.index import STATE_DIR
 
 RUNS_NAME = "runs.jsonl"
+#: Present while a crawl runs; a crawl killed before its end leaves it behind.
+UNFINISHED_NAME = "crawl.unfinished"
 
 
 def runs_path(archive_root: Path) -> Path:
@@ -28,12 +31,31 @@ def append_run(archive_root: Path, record: dict[str, Any]) -> None:
     path = runs_path(archive_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            # A torn last line: ours must not be glued to it and lost with it.
+            line = "\n" + line
         os.write(fd, line.encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def start_crawl(archive_root: Path) -> bool:
+    """Note that a crawl is under way; return whether an earlier one never ended."""
+    path = archive_root / STATE_DIR / UNFINISHED_NAME
+    interrupted = path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    fsync_dir(path.parent)
+    return interrupted
+
+
+def end_crawl(archive_root: Path) -> None:
+    """The crawl ended normally: the next one need not make up for it."""
+    (archive_root / STATE_DIR / UNFINISHED_NAME).unlink(missing_ok=True)
 
 
 def read_runs(archive_root: Path) -> Iterator[dict[str, Any]]:
@@ -68,8 +90,17 @@ def changes_since(archive_root: Path, since: str) -> list[dict[str, Any]]:
     for run in later:
         for change in ("created", "updated"):
             for path in run.get(change, []):
-                kind = "created" if path in latest and latest[path]["change"] == "created" else change
-                latest[path] = {"path": path, "change": kind, "run": run.get("run"), "at": run.get("end")}
+                kind = (
+                    "created"
+                    if path in latest and latest[path]["change"] == "created"
+                    else change
+                )
+                latest[path] = {
+                    "path": path,
+                    "change": kind,
+                    "run": run.get("run"),
+                    "at": run.get("end"),
+                }
     return list(latest.values())
 
 

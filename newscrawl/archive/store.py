@@ -67,7 +67,9 @@ class ArticleStore:
         self, *, categories: tuple[str, str, str], day: str, doc_id: str
     ) -> Path:
         """The archive-relative path of an article; UnsafePathError if unsafe."""
-        return relative_path(self.template, categories=categories, date=day, doc_id=doc_id)
+        return relative_path(
+            self.template, categories=categories, date=day, doc_id=doc_id
+        )
 
     def store(self, row: IndexRow, data: bytes) -> Stored:
         """Write ``data`` as the file of ``row`` (path, title … set; hash ignored).
@@ -106,4 +108,6 @@ class ArticleStore:
             ),
             now=utc_now(),
         )
-        return Stored("updated" if old is not None and old.archived else "created", row.path)
+        return Stored(
+            "updated" if old is not None and old.archived else "created", row.path
+        )

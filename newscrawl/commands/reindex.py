@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 from newscrawl.archive.check import rebuild_rows, temp_files
@@ -12,6 +13,9 @@ from newscrawl.extensions import ExitStatus
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
+
+    from newscrawl.archive.index import IndexRow
 
 
 class Command(ArchiveCommand):
@@ -39,17 +43,17 @@ class Command(ArchiveCommand):
             print(problem)
         path = index_path(self.archive)
         try:
-            index = ArchiveIndex(path)
-        except IndexUnusableError:
-            # A damaged index is what reindex is for: start a new one beside it.
+            count = _replace_rows(path, rows)
+        except (IndexUnusableError, sqlite3.DatabaseError):
+            # A damaged index is what reindex is for: start a new one beside it
+            # (its journals too: SQLite would replay them into the new one).
             damaged = path.with_name(path.name + ".damaged")
-            path.replace(damaged)
+            for suffix in ("", "-wal", "-shm"):
+                old = path.with_name(path.name + suffix)
+                if old.exists():
+                    old.replace(damaged.with_name(damaged.name + suffix))
             self.say(f"the damaged index was moved to {damaged}")
-            index = ArchiveIndex(path)
-        try:
-            count = index.replace_all(rows)
-        finally:
-            index.close()
+            count = _replace_rows(path, rows)
         for leftover in temp_files(self.archive):
             leftover.unlink()
         self.say(
@@ -57,3 +61,11 @@ class Command(ArchiveCommand):
             f" {len(report.problems)} file(s) not indexed"
         )
         return 1 if report.problems else 0
+
+
+def _replace_rows(path: Path, rows: list[IndexRow]) -> int:
+    index = ArchiveIndex(path)
+    try:
+        return index.replace_all(rows)
+    finally:
+        index.close()

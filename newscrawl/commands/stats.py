@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,14 @@ class Command(ArchiveCommand):
                 folder, _, name = row.path.rpartition("/")
                 channels[folder] += 1
                 days[name[:10]] += 1  # FORMAT.md names start with YYYY-MM-DD
+        except sqlite3.DatabaseError as exc:
+            # A damaged page inside the file: SQLite opens it, reading it fails.
+            self.say(
+                f"newscrawl: the index {index.path} is damaged ({exc});"
+                " run `scrapy reindex` to rebuild it"
+            )
+            self.exitcode = 1
+            return
         finally:
             index.close()
         print("per channel:")

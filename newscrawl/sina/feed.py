@@ -8,10 +8,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from newscrawl.sina.dates import from_unix
-from newscrawl.sina.ids import doc_id_from_url, is_article_url
+from newscrawl.sina.ids import doc_id_from_url, host_allowed, is_article_url
 
 #: The feed answers at most this many items a page, whatever ``num`` asks.
 MAX_NUM = 50
@@ -118,7 +118,9 @@ def _entry(raw: Any, hosts: frozenset[str]) -> tuple[FeedEntry | None, str]:
         return None, "missing_url"
     url = url.strip()
     if not is_article_url(url, hosts):
-        return None, "not_an_article_url"
+        # The doc id becomes a file name: a URL without a safe one (../, %00, 300
+        # characters) is refused here, whatever the item's own "docid" says.
+        return None, _why_not_an_article(url, hosts)
     doc_id = doc_id_from_url(url)
     if doc_id is None:  # pragma: no cover - is_article_url checked it
         return None, "bad_doc_id"
@@ -137,6 +139,19 @@ def _entry(raw: Any, hosts: frozenset[str]) -> tuple[FeedEntry | None, str]:
         ),
         "",
     )
+
+
+def _why_not_an_article(url: str, hosts: frozenset[str]) -> str:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # an unbalanced "[" in the host, a bad port
+        return "bad_url"
+    if parts.scheme not in ("http", "https") or not hostname:
+        return "bad_url"
+    if not host_allowed(hostname, hosts):
+        return "offsite_url"
+    return "not_an_article_url"
 
 
 def _int_or_none(value: object) -> int | None:

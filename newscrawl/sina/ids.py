@@ -19,7 +19,10 @@ _SAFE_ID = re.compile(r"^[0-9a-z]{6,64}$")
 
 def doc_id_from_url(url: str) -> str | None:
     """The doc id of an article URL (``doc-ihqfskcn2160999.shtml`` → ``ihqf…``)."""
-    path = urlsplit(url).path
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # "http://[x/…": an unbalanced bracket in the host
+        return None
     match = _MODERN_ID.search(path) or _OLD_ID.search(path)
     if match is None:
         return None
@@ -38,10 +41,14 @@ def doc_id_from_feed(docid: str) -> str | None:
 
 def is_article_url(url: str, hosts: frozenset[str]) -> bool:
     """Whether ``url`` is an http(s) article page on one of ``hosts``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or parts.hostname is None:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # "http://[x/…": an unbalanced bracket in the host
         return False
-    return host_allowed(parts.hostname, hosts) and doc_id_from_url(url) is not None
+    if parts.scheme not in ("http", "https") or hostname is None:
+        return False
+    return host_allowed(hostname, hosts) and doc_id_from_url(url) is not None
 
 
 def host_allowed(hostname: str, hosts: frozenset[str]) -> bool:

@@ -5,26 +5,45 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import scrapy
-from scrapy.exceptions import UsageError
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+    UsageError,
+)
 from scrapy.http import Request, Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import ConnectionLost
+from twisted.web.client import ResponseFailed
 
 from newscrawl.items import Article
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
 from newscrawl.sina.article import extract_page, normalize_title
 from newscrawl.sina.channels import Channel, load_channels
 from newscrawl.sina.dates import BEIJING, plausible
+from newscrawl.sina.encoding import read_document
 from newscrawl.sina.feed import FeedEntry, FeedError, feed_url, parse_feed
 from newscrawl.sina.ids import is_article_url
 
 if TYPE_CHECKING:
+    from lxml.html import HtmlElement
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
+
+_STATUSES = frozenset(s.value for s in HTTPStatus)
+# What an article page may be served as; "" (no Content-Type) is sniffed as HTML.
+_HTML_TYPES = frozenset({"", "text/html", "application/xhtml+xml"})
 
 
 class SinaFinanceSpider(scrapy.Spider):
@@ -98,8 +117,12 @@ class SinaFinanceSpider(scrapy.Spider):
             else settings.getint("SINA_FEED_PAGES")
         )
         self.num = settings.getint("SINA_FEED_NUM", 50)
+        self.maxsize = settings.getint("DOWNLOAD_MAXSIZE")
         self.since = _parse_since(arguments["since"]) if arguments["since"] else None
         self.article_url = arguments["url"]
+        # Doc ids requested in this run: the feed lists an item again on the next
+        # page when newer items push it down between two page fetches.
+        self.listed: set[str] = set()
         if self.article_url and not is_article_url(self.article_url, self.hosts):
             raise UsageError(
                 f"-a url={self.article_url} is not an article page on"
@@ -147,13 +170,36 @@ class SinaFinanceSpider(scrapy.Spider):
                 "Feed %s: %d item(s) rejected (%s)", response.url, count, reason
             )
         reached_since = False
+        duplicates = unusable_intime = 0
         for entry in parsed.entries:
+            if entry.intime is None or not plausible(entry.intime):
+                # The article's page gives the date instead (see parse_article).
+                unusable_intime += 1
             if self.since and entry.intime and entry.intime < self.since:
                 reached_since = True
                 stats.inc_value("sina/feed/older_than_since")
                 continue
+            if entry.doc_id in self.listed:
+                duplicates += 1
+                continue
+            self.listed.add(entry.doc_id)
             stats.inc_value("sina/feed/items")
             yield self.article_request(entry.url, channel, entry)
+        if duplicates:
+            stats.inc_value("sina/feed/duplicates", duplicates)
+            logger.info(
+                "Feed %s: %d item(s) already listed earlier in this run",
+                response.url,
+                duplicates,
+            )
+        if unusable_intime:
+            stats.inc_value("sina/feed/unusable_intime", unusable_intime)
+            logger.warning(
+                "Feed %s: %d item(s) without a usable intime (missing, not a Unix"
+                " time, before 1990 or in the future): their pages give the date",
+                response.url,
+                unusable_intime,
+            )
         # The feed says how many items the channel has: no need to ask past them.
         more = parsed.total is None or page * self.num < parsed.total
         if parsed.entries and more and not reached_since and page < self.max_pages:
@@ -162,7 +208,8 @@ class SinaFinanceSpider(scrapy.Spider):
     def feed_failed(self, failure: Failure) -> None:
         """The feed could not be fetched: say which and why, in one line."""
         request = failure.request  # type: ignore[attr-defined]
-        self.feed_unreadable(request.url, failure.getErrorMessage())
+        url = request.meta.get("redirect_urls", [request.url])[0]
+        self.feed_unreadable(url, describe_failure(failure, request, self.maxsize)[1])
 
     def feed_unreadable(self, url: str, reason: str) -> None:
         """Count and log a feed page that gave no items."""
@@ -192,14 +239,37 @@ class SinaFinanceSpider(scrapy.Spider):
         self, response: Response, channel: Channel, entry: FeedEntry | None
     ) -> Iterator[Article]:
         """Build the Article of one page; what the page lacks, the feed item gives."""
+        url = entry.url if entry else response.url
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+        mime = content_type.partition(";")[0].strip().lower()
+        # Scrapy guesses HTML from the URL's .shtml when the header says image/png.
+        if not isinstance(response, TextResponse) or mime not in _HTML_TYPES:
+            self.article_unusable(
+                url,
+                "not_html",
+                f"not an HTML page ({content_type or 'no Content-Type'})",
+                verb="use",
+            )
+            return
+        article = self.article(response, url, channel, entry)
+        if article is not None:
+            yield article
+
+    def article(
+        self,
+        response: TextResponse,
+        url: str,
+        channel: Channel,
+        entry: FeedEntry | None,
+    ) -> Article | None:
+        """The Article of one HTML page, or None (counted and logged) if it has none.
+
+        The parsed page lives only in this call: the item the callback yields does
+        not keep a 100-400 KB tree alive while it waits on the pipelines.
+        """
         assert self.crawler.stats is not None
         stats = self.crawler.stats
-        if not isinstance(response, TextResponse):
-            stats.inc_value("sina/article/not_html")
-            logger.warning("Not an HTML page, skipped: %s", response.url)
-            return
-        url = entry.url if entry else response.url
-        page = extract_page(response.selector, url)
+        page = extract_page(self.read_page(response, url), url)
         title_raw = page.title_raw or (entry.title if entry else "")
         if not page.title_raw:
             stats.inc_value("sina/missing/title")
@@ -223,8 +293,8 @@ class SinaFinanceSpider(scrapy.Spider):
         if doc_id is None:
             stats.inc_value("sina/missing/doc_id")
             logger.warning("No doc id in %s, skipped", url)
-            return
-        yield Article(
+            return None
+        return Article(
             url=url,
             doc_id=doc_id,
             channel=channel.name,
@@ -244,14 +314,95 @@ class SinaFinanceSpider(scrapy.Spider):
             body_raw=page.body_html or "",
         )
 
+    def read_page(self, response: TextResponse, url: str) -> HtmlElement:
+        """The page parsed once, from its bytes, in the encoding they are in.
+
+        The encoding is the one the bytes prove (sina/encoding.py), not only the
+        declared one. Counts the characters no encoding could read (U+FFFD); the
+        validate pipeline refuses an article whose text has too many of them.
+        """
+        assert self.crawler.stats is not None
+        stats = self.crawler.stats
+        content_type = response.headers.get(b"Content-Type") or b""
+        root, decoding = read_document(response.body, content_type.decode("latin-1"))
+        if decoding.overrides_declaration:
+            stats.inc_value("sina/encoding/corrected")
+            logger.info(
+                "Page %s declares %s but its bytes are %s: read as %s",
+                url,
+                decoding.label,
+                decoding.encoding,
+                decoding.encoding,
+            )
+        if decoding.replacements:
+            stats.inc_value("sina/encoding/damaged_pages")
+            stats.inc_value("sina/encoding/replacements", decoding.replacements)
+            stats.max_value("sina/encoding/replacements_max", decoding.replacements)
+            logger.warning(
+                "Page %s: %d byte sequence(s) undecodable as %s, read as U+FFFD",
+                url,
+                decoding.replacements,
+                decoding.encoding,
+            )
+        return root
+
+    def article_unusable(
+        self, url: str, detail: str, reason: str, verb: str = "fetch"
+    ) -> None:
+        """Count and log an article that could not be fetched or read."""
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("sina/article/failed")
+        self.crawler.stats.inc_value(f"sina/article/failed/{detail}")
+        logger.error("Cannot %s the article %s: %s", verb, url, reason)
+
     def article_failed(self, failure: Failure) -> None:
         """An article page could not be fetched: count it; the crawl goes on."""
-        assert self.crawler.stats is not None
         request = failure.request  # type: ignore[attr-defined]
-        self.crawler.stats.inc_value("sina/article/failed")
-        logger.error(
-            "Cannot fetch the article %s: %s", request.url, failure.getErrorMessage()
-        )
+        # A redirected request fails under its last URL; the feed gave the first.
+        url = request.meta.get("redirect_urls", [request.url])[0]
+        self.article_unusable(url, *describe_failure(failure, request, self.maxsize))
+
+
+def describe_failure(
+    failure: Failure, request: Request, default_maxsize: int
+) -> tuple[str, str]:
+    """``(stat detail, one-line reason)`` of a failed download."""
+    exc = failure.value
+    retried = request.meta.get("retry_times", 0)
+    after = ""
+    if retried:
+        after = f" (after {retried} retr{'y' if retried == 1 else 'ies'})"
+    if isinstance(exc, HttpError):
+        status = exc.response.status
+        phrase = HTTPStatus(status).phrase if status in _STATUSES else ""
+        return f"http_{status}", f"HTTP {status} {phrase}".rstrip() + after
+    if isinstance(exc, DownloadTimeoutError):
+        timeout = request.meta.get("download_timeout")
+        return "timeout", f"no complete answer within {timeout} s{after}"
+    if isinstance(exc, DownloadCancelledError):
+        # Scrapy cancels a download for one reason: its size.
+        maxsize = request.meta.get("download_maxsize", default_maxsize)
+        return "too_large", f"larger than DOWNLOAD_MAXSIZE ({maxsize} bytes)"
+    if isinstance(exc, ResponseDataLossError):
+        # A Content-Length the body did not reach: cut, or reset, mid-answer.
+        return "incomplete", f"the connection closed mid-body (data loss){after}"
+    said = f" ({exc})" if str(exc) else ""
+    if isinstance(exc, DownloadConnectionRefusedError):
+        return "refused", f"connection refused{said}{after}"
+    if isinstance(exc, CannotResolveHostError):
+        return "dns", f"cannot resolve the host{said}{after}"
+    if isinstance(exc, (DownloadFailedError, ResponseFailed, ConnectionLost)):
+        return "connection_lost", f"the connection broke mid-answer{after}"
+    if isinstance(exc, IgnoreRequest):
+        message = str(exc) or "request ignored"
+        if "max redirections" in message:
+            return "redirect_loop", "more redirects than REDIRECT_MAX_TIMES (a loop?)"
+        if "robots.txt" in message:
+            return "robots_txt", "forbidden by robots.txt"
+        if "off-site" in message:
+            return "redirect_offsite", message
+        return "ignored", message
+    return "error", failure.getErrorMessage()
 
 
 def _positive_int(name: str, value: str | int) -> int:

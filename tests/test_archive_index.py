@@ -1,0 +1,240 @@
+"""The SQLite index: the two-phase write, reading, replacing, refusing damage."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newscrawl.archive.index import (
+    SCHEMA_VERSION,
+    ArchiveIndex,
+    IndexRow,
+    IndexUnusableError,
+    index_path,
+)
+
+NOW = "2026-11-28T08:00:00+00:00"
+LATER = "2026-11-29T08:00:00+00:00"
+
+
+def committed(doc_id: str = "ikmvwzxq0000001", **values: object) -> IndexRow:
+    """A row as the archive pipeline hands it to ``finish_write``."""
+    fields: dict[str, object] = {
+        "doc_id": doc_id,
+        "url": f"https://finance.sina.com.cn/china/doc-{doc_id}.shtml",
+        "path": f"a/b/c/2021-04-20-{doc_id}.md",
+        "title": "工信部：将开展专项整治行动",
+        "published": "2021-04-20T11:51:38+00:00",
+        "feed_mtime": 1618919498,
+        "sha256": "1" * 64,
+    }
+    fields.update(values)
+    return IndexRow(**fields)  # type: ignore[arg-type]
+
+
+def write(index: ArchiveIndex, row: IndexRow, now: str = NOW) -> None:
+    """Both phases of a write, as ArticleStore does them around the file."""
+    assert row.sha256 is not None
+    index.begin_write(row.doc_id, row.url, row.path, row.sha256)
+    index.finish_write(row, now=now)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[ArchiveIndex]:
+    opened = ArchiveIndex.for_archive(tmp_path)
+    yield opened
+    opened.close()
+
+
+def test_lives_in_the_hidden_state_folder(tmp_path: Path) -> None:
+    assert index_path(tmp_path) == tmp_path / ".newscrawl" / "index.sqlite3"
+    ArchiveIndex.for_archive(tmp_path).close()
+    assert index_path(tmp_path).is_file()
+
+
+def test_begin_write_alone_does_not_archive(index: ArchiveIndex) -> None:
+    index.begin_write(
+        "iabcdefg0000001", "u", "x/2021-04-20-iabcdefg0000001.md", "f" * 64
+    )
+    row = index.get("iabcdefg0000001")
+    assert row == IndexRow(
+        doc_id="iabcdefg0000001",
+        url="u",
+        path="x/2021-04-20-iabcdefg0000001.md",
+        pending_path="x/2021-04-20-iabcdefg0000001.md",
+        pending_sha256="f" * 64,
+    )
+    assert not row.archived
+    assert index.count() == 0
+    assert index.archived_mtime("iabcdefg0000001") == (False, None)
+
+
+def test_finish_write_commits_the_pending_values(index: ArchiveIndex) -> None:
+    row = committed()
+    write(index, row)
+    assert index.get(row.doc_id) == IndexRow(
+        doc_id=row.doc_id,
+        url=row.url,
+        path=row.path,
+        title=row.title,
+        published=row.published,
+        feed_mtime=row.feed_mtime,
+        sha256=row.sha256,
+        first_archived=NOW,
+        last_updated=NOW,
+        pending_path=None,
+        pending_sha256=None,
+    )
+    assert index.count() == 1
+    assert index.archived_mtime(row.doc_id) == (True, 1618919498)
+
+
+def test_a_rewrite_keeps_the_committed_row_until_it_finishes(
+    index: ArchiveIndex,
+) -> None:
+    old = committed()
+    write(index, old)
+    new = committed(path="a/b/c/2021-04-21-ikmvwzxq0000001.md", sha256="2" * 64)
+    index.begin_write(new.doc_id, new.url, new.path, "2" * 64)
+    during = index.get(old.doc_id)
+    assert during is not None
+    # A kill now leaves the old file described by the row, the new one pending.
+    assert (during.path, during.sha256) == (old.path, old.sha256)
+    assert (during.pending_path, during.pending_sha256) == (new.path, "2" * 64)
+    assert during.archived
+    index.finish_write(new, now=LATER)
+    after = index.get(old.doc_id)
+    assert after is not None
+    assert (after.path, after.sha256) == (new.path, "2" * 64)
+    assert (after.first_archived, after.last_updated) == (NOW, LATER)
+    assert (after.pending_path, after.pending_sha256) == (None, None)
+
+
+def test_saw_notes_url_and_mtime_only(index: ArchiveIndex) -> None:
+    row = committed()
+    write(index, row)
+    index.saw(row.doc_id, "https://elsewhere/x.shtml", 1700000000)
+    seen = index.get(row.doc_id)
+    assert seen is not None
+    assert seen.url == "https://elsewhere/x.shtml"
+    assert seen.feed_mtime == 1700000000
+    assert (seen.sha256, seen.path, seen.last_updated) == (row.sha256, row.path, NOW)
+    assert index.archived_mtime(row.doc_id) == (True, 1700000000)
+
+
+def test_unknown_doc_id(index: ArchiveIndex) -> None:
+    assert index.get("inope000000001") is None
+    assert index.archived_mtime("inope000000001") == (False, None)
+
+
+def test_rows_come_by_path_and_count_archived_only(index: ArchiveIndex) -> None:
+    write(index, committed("izzzzzzz0000001", path="b/z.md"))
+    write(index, committed("iaaaaaaa0000001", path="c/a.md"))
+    index.begin_write("immmmmmm0000001", "u", "a/m.md", "3" * 64)
+    assert [r.path for r in index.rows()] == ["a/m.md", "b/z.md", "c/a.md"]
+    assert index.count() == 2
+
+
+def test_replace_all_swaps_every_row(index: ArchiveIndex) -> None:
+    write(index, committed("iold0000000001"))
+    rows = [
+        committed("inew0000000002", path="b.md", first_archived=NOW, last_updated=NOW),
+        committed("inew0000000001", path="a.md", first_archived=NOW, last_updated=NOW),
+    ]
+    assert index.replace_all(rows) == 2
+    assert list(index.rows()) == sorted(rows, key=lambda r: r.path)
+
+
+def test_a_failed_transaction_leaves_nothing(index: ArchiveIndex) -> None:
+    write(index, committed("iold0000000001"))
+    with pytest.raises(sqlite3.IntegrityError):
+        # The same doc id twice: the second insert fails, the delete rolls back.
+        index.replace_all([committed("inew0000000001"), committed("inew0000000001")])
+    assert [r.doc_id for r in index.rows()] == ["iold0000000001"]
+
+
+def test_rows_survive_reopening(tmp_path: Path) -> None:
+    first = ArchiveIndex.for_archive(tmp_path)
+    write(first, committed())
+    first.close()
+    again = ArchiveIndex.for_archive(tmp_path, create=False)
+    try:
+        assert again.get(committed().doc_id) is not None
+        assert again.integrity_problems() == []
+    finally:
+        again.close()
+
+
+def test_reopening_writes_nothing(tmp_path: Path) -> None:
+    first = ArchiveIndex.for_archive(tmp_path)
+    write(first, committed())
+    first.close()
+    before = index_path(tmp_path).read_bytes()
+    for _ in range(2):
+        ArchiveIndex.for_archive(tmp_path, create=False).close()
+    # A run that archives nothing opens the index: its bytes must not change.
+    assert index_path(tmp_path).read_bytes() == before
+
+
+def test_a_missing_index_is_not_created_on_request(tmp_path: Path) -> None:
+    with pytest.raises(IndexUnusableError, match="scrapy reindex"):
+        ArchiveIndex.for_archive(tmp_path, create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(b"this is not a database at all" * 200, id="garbage"),
+        pytest.param(b"SQLite format 3\x00" + b"\xff" * 4080, id="bad-header"),
+    ],
+)
+def test_a_damaged_index_is_refused_not_recreated(
+    tmp_path: Path, damage: bytes
+) -> None:
+    path = index_path(tmp_path)
+    path.parent.mkdir()
+    path.write_bytes(damage)
+    for create in (True, False):
+        with pytest.raises(IndexUnusableError, match=r"damaged.*scrapy reindex"):
+            ArchiveIndex(path, create=create)
+    assert path.read_bytes() == damage
+
+
+def test_an_index_of_another_schema_is_refused(tmp_path: Path) -> None:
+    path = index_path(tmp_path)
+    path.parent.mkdir()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(IndexUnusableError, match=f"schema {SCHEMA_VERSION + 1}"):
+        ArchiveIndex(path)
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    title=_TEXT,
+    url=_TEXT,
+    mtime=st.none() | st.integers(min_value=0, max_value=2**62),
+)
+def test_values_come_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, title: str, url: str, mtime: int | None
+) -> None:
+    index = ArchiveIndex.for_archive(tmp_path_factory.mktemp("index"))
+    try:
+        row = committed(title=title, url=url, feed_mtime=mtime)
+        write(index, row)
+        assert index.get(row.doc_id) == replace(
+            row, first_archived=NOW, last_updated=NOW
+        )
+    finally:
+        index.close()

@@ -1,0 +1,236 @@
+"""ArticleStore: a file and its index row, consistent whenever the process dies."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newscrawl.archive import DEFAULT_PATH_TEMPLATE, UnsafePathError
+from newscrawl.archive import store as store_module
+from newscrawl.archive.check import verify
+from newscrawl.archive.index import ArchiveIndex, IndexRow
+from newscrawl.archive.store import ArticleStore, Stored, sha256
+
+CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
+DOC_ID = "ikmvwzxq0000001"
+PATH = f"金融/新浪财经/新浪财经－国內/2021-04-20-{DOC_ID}.md"
+MOVED = f"金融/新浪财经/新浪财经－国內/2021-04-21-{DOC_ID}.md"
+
+
+def article(body: str = "第一段。") -> bytes:
+    """Bytes of a valid archive file (FORMAT.md), so that ``verify`` can read it."""
+    return (
+        "\n---\ntitle: '工信部：将开展专项整治行动'\ncategories: \n - 金融\n"
+        " - 新浪财经\n - 新浪财经－国內\nheadimg: 'https://n.sinaimg.cn/x.png'\n"
+        "author: 新浪财经\ncomments: false\ndate: Tue, 20 Apr 2021 11:51:38 GMT\n"
+        "thumbnail: 'https://n.sinaimg.cn/x.png'\n---\n\n<div>   \n"
+        f"<p>{body}</p>  \n</div>\n            "
+    ).encode()
+
+
+def row(path: str = PATH, mtime: int | None = 100, **values: Any) -> IndexRow:
+    """What the archive pipeline hands the store (its hash is ignored)."""
+    return IndexRow(
+        doc_id=DOC_ID,
+        url=f"https://finance.sina.com.cn/china/gncj/2021-04-20/doc-{DOC_ID}.shtml",
+        path=path,
+        title="工信部：将开展专项整治行动",
+        published="2021-04-20T11:51:38+00:00",
+        feed_mtime=mtime,
+        **values,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ArticleStore]:
+    opened = ArticleStore(tmp_path, DEFAULT_PATH_TEMPLATE)
+    yield opened
+    opened.close()
+
+
+def indexed(store: ArticleStore) -> IndexRow:
+    found = store.index.get(DOC_ID)
+    assert found is not None
+    return found
+
+
+def everything(root: Path) -> list[str]:
+    """Every file outside the crawler's state folder, hidden ones (temporary files)
+    included, relative and sorted."""
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] != ".newscrawl"
+    )
+
+
+def test_a_template_without_the_doc_id_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must contain \\{doc_id\\}"):
+        ArticleStore(tmp_path, "{c1}/{date}.md")
+
+
+def test_nothing_is_created_before_the_first_write(
+    store: ArticleStore, tmp_path: Path
+) -> None:
+    assert store.path_of(categories=CATEGORIES, day="2021-04-20", doc_id=DOC_ID) == (
+        Path(PATH)
+    )
+    store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsafe_paths_are_refused(store: ArticleStore) -> None:
+    with pytest.raises(UnsafePathError):
+        store.path_of(categories=CATEGORIES, day="2021-04-20", doc_id="../x")
+
+
+def test_a_new_article(store: ArticleStore, tmp_path: Path) -> None:
+    data = article()
+    assert store.store(row(), data) == Stored("created", PATH)
+    assert (tmp_path / PATH).read_bytes() == data
+    found = indexed(store)
+    assert (found.sha256, found.path, found.feed_mtime) == (sha256(data), PATH, 100)
+    assert (found.pending_path, found.pending_sha256) == (None, None)
+    assert found.first_archived == found.last_updated
+    assert found.first_archived is not None
+    assert (tmp_path / ".newscrawl" / "index.sqlite3").is_file()
+    assert everything(tmp_path) == [PATH]
+
+
+def test_the_same_bytes_are_not_rewritten(store: ArticleStore, tmp_path: Path) -> None:
+    data = article()
+    store.store(row(), data)
+    before = os.stat(tmp_path / PATH)
+    assert store.store(row(mtime=200), data) == Stored("unchanged", PATH)
+    after = os.stat(tmp_path / PATH)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # The new feed mtime is noted, so the next run skips the article.
+    assert indexed(store).feed_mtime == 200
+
+
+def test_new_bytes_replace_the_file(store: ArticleStore, tmp_path: Path) -> None:
+    store.store(row(), article("旧"))
+    first = indexed(store).first_archived
+    assert store.store(row(mtime=200), article("新")) == Stored("updated", PATH)
+    assert (tmp_path / PATH).read_bytes() == article("新")
+    found = indexed(store)
+    assert (found.sha256, found.feed_mtime) == (sha256(article("新")), 200)
+    assert found.first_archived == first
+    assert everything(tmp_path) == [PATH]
+
+
+def test_a_moved_article_leaves_no_old_file(
+    store: ArticleStore, tmp_path: Path
+) -> None:
+    store.store(row(), article())
+    assert store.store(row(MOVED), article()) == Stored("updated", MOVED)
+    assert everything(tmp_path) == [MOVED]
+    assert indexed(store).path == MOVED
+    assert verify(tmp_path).problems == []
+
+
+def test_a_file_deleted_by_hand_is_written_again(
+    store: ArticleStore, tmp_path: Path
+) -> None:
+    store.store(row(), article())
+    (tmp_path / PATH).unlink()
+    assert store.store(row(), article()) == Stored("updated", PATH)
+    assert (tmp_path / PATH).read_bytes() == article()
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL at one step of a write: nothing after it runs."""
+
+
+def kill_at(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    def die(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    if target == "atomic_write":
+        monkeypatch.setattr(store_module, "atomic_write", die)
+    else:
+        monkeypatch.setattr(ArchiveIndex, target, die)
+
+
+def reopen(tmp_path: Path, store: ArticleStore) -> ArticleStore:
+    store.close()
+    return ArticleStore(tmp_path, DEFAULT_PATH_TEMPLATE)
+
+
+@pytest.mark.parametrize(
+    ("step", "file_after"),
+    [("atomic_write", None), ("finish_write", "new")],
+    ids=["before-the-file", "after-the-file"],
+)
+def test_a_first_write_killed_midway(
+    store: ArticleStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    file_after: str | None,
+) -> None:
+    with monkeypatch.context() as patch:
+        kill_at(patch, step)
+        with pytest.raises(Killed):
+            store.store(row(), article())
+    found = indexed(store)
+    assert not found.archived
+    assert (found.pending_path, found.pending_sha256) == (PATH, sha256(article()))
+    assert (tmp_path / PATH).exists() == (file_after is not None)
+    assert verify(tmp_path).problems == []
+    # The next run finds it not archived, fetches it and writes it.
+    again = reopen(tmp_path, store)
+    try:
+        assert again.index.archived_mtime(DOC_ID) == (False, None)
+        assert again.store(row(), article()) == Stored("created", PATH)
+        assert again.index.get(DOC_ID).pending_path is None  # type: ignore[union-attr]
+    finally:
+        again.close()
+    assert verify(tmp_path).problems == []
+
+
+@pytest.mark.parametrize(
+    ("step", "on_disk"),
+    [("atomic_write", "旧"), ("finish_write", "新")],
+    ids=["before-the-file", "after-the-file"],
+)
+def test_an_update_killed_midway(
+    store: ArticleStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    on_disk: str,
+) -> None:
+    store.store(row(), article("旧"))
+    with monkeypatch.context() as patch:
+        kill_at(patch, step)
+        with pytest.raises(Killed):
+            store.store(row(mtime=200), article("新"))
+    assert (tmp_path / PATH).read_bytes() == article(on_disk)
+    found = indexed(store)
+    # The old mtime stays, so the next run fetches the article again.
+    assert (found.sha256, found.feed_mtime) == (sha256(article("旧")), 100)
+    assert verify(tmp_path).problems == []
+    again = reopen(tmp_path, store)
+    try:
+        assert again.store(row(mtime=200), article("新")) == Stored("updated", PATH)
+    finally:
+        again.close()
+    assert verify(tmp_path).problems == []
+
+
+def test_a_move_killed_after_the_new_file(
+    store: ArticleStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.store(row(), article())
+    with monkeypatch.context() as patch:
+        kill_at(patch, "finish_write")
+        with pytest.raises(Killed):
+            store.store(row(MOVED), article())
+    # The old file went first; the row's pending path names the new one.
+    assert everything(tmp_path) == [MOVED]
+    assert verify(tmp_path).problems == []

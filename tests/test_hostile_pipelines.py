@@ -1,0 +1,282 @@
+"""The pipelines against hostile input and a hostile disk, in process.
+
+A write the disk refuses (ENOSPC at the write call, EROFS at the open, a full
+SQLite index) becomes one DropItem logged at ERROR, the stat
+``archive/failed/<name>``, and a request to close the spider; it leaves no partial
+file and no archived index row; later items are not written at all. A text too
+damaged to be the article (U+FFFD) is dropped by the validate pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.utils.test import get_crawler
+
+from newscrawl.archive.index import ArchiveIndex
+from newscrawl.items import Article
+from newscrawl.pipelines import ArchivePipeline, CleanBodyPipeline, ValidatePipeline
+
+CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
+FOLDER = Path(*CATEGORIES)
+PUBLISHED = datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC)
+
+
+def article(
+    doc_id: str, body: str = "<p>　　正文。</p>", title: str = "标题"
+) -> Article:
+    return Article(
+        url=f"https://finance.sina.com.cn/roll/2021-04-20/doc-{doc_id}.shtml",
+        doc_id=doc_id,
+        channel="china",
+        categories=CATEGORIES,
+        author="新浪财经",
+        default_image="https://n.sinaimg.cn/finance/cece9e13/20200514/343233024.png",
+        title_raw=title,
+        title=title,
+        published_raw="1618919498",
+        published_source="feed",
+        published=PUBLISHED,
+        body_raw=body,
+        body=body,
+    )
+
+
+class Engine:
+    """What the pipeline needs of Scrapy's engine: a way to close the spider."""
+
+    def __init__(self) -> None:
+        self.closed: list[str] = []
+
+    async def close_spider_async(self, *, reason: str = "cancelled") -> None:
+        self.closed.append(reason)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[tuple[ArchivePipeline, Engine, Path]]:
+    crawler = get_crawler(settings_dict={"ARCHIVE_DIR": str(tmp_path)})
+    engine = Engine()
+    crawler.engine = engine  # type: ignore[assignment]
+    pipeline = ArchivePipeline.from_crawler(crawler)
+    yield pipeline, engine, tmp_path
+    pipeline.close_spider()
+
+
+def process(pipeline: ArchivePipeline, item: Article) -> Any:
+    """``process_item`` inside an event loop, as in a crawl, which closing the
+    spider needs; the loop runs what the pipeline scheduled before returning."""
+
+    async def run() -> Any:
+        try:
+            return pipeline.process_item(item)
+        finally:
+            await asyncio.sleep(0)
+
+    return asyncio.run(run())
+
+
+def stat(pipeline: ArchivePipeline | ValidatePipeline, key: str) -> Any:
+    return pipeline.stats.get_value(key)
+
+
+def everything(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+
+def assert_refused(
+    pipeline: ArchivePipeline,
+    engine: Engine,
+    root: Path,
+    doc_id: str,
+    name: str,
+    reason: str,
+) -> None:
+    with pytest.raises(DropItem) as dropped:
+        process(pipeline, article(doc_id))
+    assert dropped.value.log_level == "ERROR"
+    assert str(dropped.value) == (
+        f"cannot write {FOLDER.as_posix()}/2021-04-20-{doc_id}.md in the archive"
+        f" {root} ({name}: {reason}); stopping the run"
+    )
+    assert stat(pipeline, "archive/failed") == 1
+    assert stat(pipeline, f"archive/failed/{name}") == 1
+    assert engine.closed == ["archive_failed"]
+    # No partial or temporary file: only what was there, and the index.
+    assert [p for p in everything(root) if doc_id in p.name] == []
+    index = ArchiveIndex.for_archive(root, create=False)
+    try:
+        assert index.archived_mtime(doc_id) == (False, None)
+        assert index.get("iwritten000001") is not None
+    finally:
+        index.close()
+
+
+def write_one(pipeline: ArchivePipeline, root: Path) -> bytes:
+    process(pipeline, article("iwritten000001"))
+    return (root / FOLDER / "2021-04-20-iwritten000001.md").read_bytes()
+
+
+def test_enospc_at_the_write_call(
+    archive: tuple[ArchivePipeline, Engine, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline, engine, root = archive
+    before = write_one(pipeline, root)
+    real_fdopen = os.fdopen
+
+    class HalfWritten:
+        """A file on a disk that fills up halfway through the write."""
+
+        def __init__(self, stream: Any) -> None:
+            self.stream = stream
+
+        def __enter__(self) -> HalfWritten:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.stream.close()
+
+        def write(self, data: bytes) -> int:
+            self.stream.write(data[: len(data) // 2])
+            self.stream.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.stream, name)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fdopen", lambda *a, **k: HalfWritten(real_fdopen(*a, **k)))
+        assert_refused(
+            pipeline, engine, root, "ifull00000001", "ENOSPC", "No space left on device"
+        )
+    # The article written before is whole.
+    assert (root / FOLDER / "2021-04-20-iwritten000001.md").read_bytes() == before
+    # The run is stopping: the next article is not even tried, and says why.
+    with pytest.raises(DropItem, match="not archived, the run is stopping"):
+        process(pipeline, article("inext00000001"))
+    assert stat(pipeline, "archive/dropped/stopping") == 1
+    assert stat(pipeline, "archive/failed") == 1
+    assert engine.closed == ["archive_failed"]
+
+
+def test_erofs_at_the_open(
+    archive: tuple[ArchivePipeline, Engine, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline, engine, root = archive
+    write_one(pipeline, root)
+    real_open = os.open
+
+    def read_only_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR) and str(path).endswith(".tmp"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "open", read_only_open)
+        assert_refused(
+            pipeline, engine, root, "iro0000000001", "EROFS", "Read-only file system"
+        )
+
+
+def test_a_full_index(archive: tuple[ArchivePipeline, Engine, Path]) -> None:
+    pipeline, engine, root = archive
+    write_one(pipeline, root)
+    # SQLite's own "disk full": the index may not grow by a single page.
+    db = pipeline.store.index.db
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")
+    # The row about to be written does not fit: the file is not written either.
+    item = article("ifullindex0001")
+    item.url += "?" + "x" * 50_000
+    with pytest.raises(DropItem) as dropped:
+        process(pipeline, item)
+    assert dropped.value.log_level == "ERROR"
+    assert "(SQLITE_FULL: database or disk is full); stopping the run" in str(
+        dropped.value
+    )
+    assert stat(pipeline, "archive/failed/SQLITE_FULL") == 1
+    assert engine.closed == ["archive_failed"]
+    assert [p for p in everything(root) if "ifullindex0001" in p.name] == []
+
+
+def test_unsafe_path_is_dropped_before_any_write(
+    archive: tuple[ArchivePipeline, Engine, Path],
+) -> None:
+    pipeline, engine, root = archive
+    item = article("iunsafe000001")
+    item.categories = ("..", "..", "etc")
+    with pytest.raises(DropItem, match=r"unsafe archive path for .*: unsafe path"):
+        process(pipeline, item)
+    assert stat(pipeline, "archive/dropped/unsafe_path") == 1
+    assert engine.closed == []
+    assert everything(root) == []
+    assert not (root.parent / "etc").exists()
+
+
+# --- Damaged text ------------------------------------------------------------------
+
+
+def validate(ratio: float | None = None) -> ValidatePipeline:
+    settings = {} if ratio is None else {"CLEAN_MAX_REPLACEMENT_RATIO": ratio}
+    crawler = get_crawler(settings_dict=settings)
+    return ValidatePipeline.from_crawler(crawler)
+
+
+@pytest.mark.parametrize(
+    ("body", "title", "kept"),
+    [
+        ("<p>" + "正" * 199 + "\ufffd</p>", "标题", True),  # 1 in 202: 0.5 %
+        ("<p>" + "正" * 50 + "\ufffd</p>", "标题", False),  # 1 in 53: 1.9 %
+        ("<p>" + "\ufffd" * 80 + "</p>", "标题", False),
+        ("<p>" + "正" * 1500 + "</p>", "\ufffd" * 10, True),  # 10 in 1510
+        ("<p>" + "正" * 50 + "</p>", "\ufffd" * 10, False),
+        # Markup and entities are not text: &amp; is one character.
+        ('<p><a href="https://x/">' + "&amp;" * 99 + "\ufffd</a></p>", "", True),
+    ],
+)
+def test_damaged_text_is_refused_beyond_the_ratio(
+    body: str, title: str, kept: bool
+) -> None:
+    pipeline = validate()
+    item = article("idamaged00001", body=body, title=title or "标题")
+    if kept:
+        assert pipeline.process_item(item) is item
+        assert stat(pipeline, "validate/dropped/damaged_text") is None
+        return
+    with pytest.raises(DropItem, match=r"^damaged text: \d+\.\d% of its characters"):
+        pipeline.process_item(item)
+    assert stat(pipeline, "validate/dropped/damaged_text") == 1
+
+
+def test_the_ratio_is_a_setting() -> None:
+    item = article("idamaged00002", body="<p>" + "正" * 50 + "\ufffd</p>")
+    assert validate(0.05).process_item(item) is item
+    with pytest.raises(DropItem, match="CLEAN_MAX_REPLACEMENT_RATIO 0:"):
+        validate(0).process_item(article("idamaged00003", body="<p>\ufffd正</p>"))
+    with pytest.raises(NotConfigured, match="CLEAN_MAX_REPLACEMENT_RATIO"):
+        validate(2)
+
+
+def test_clean_then_validate_a_hostile_body() -> None:
+    crawler = get_crawler()
+    cleaner = CleanBodyPipeline.from_crawler(crawler)
+    item = article(
+        "ihostile00001",
+        body='<p>正文<script>alert(1)</script><img src=x onerror="alert(1)"></p>'
+        "<p>{{ x }}</p>",
+    )
+    item.body = ""
+    cleaned = cleaner.process_item(item)
+    image = "https://finance.sina.com.cn/roll/2021-04-20/x"
+    assert cleaned.body == (
+        f'<p>正文<img src="{image}" referrerpolicy="no-referrer"></p>\n'
+        "<p>{{ x }}</p>"
+    )
+    assert validate().process_item(cleaned) is cleaned
