@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import re
+import subprocess
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,3 +42,13 @@ def assert_golden(actual: str, expected: str, name: str = "golden") -> None:
             )
         )
         raise AssertionError(f"output differs from {name}:\n{diff}")
+
+
+# One line of Scrapy's end-of-run stats dump: " 'archive/written': 3," (the last
+# one ends with "}" instead of ",").
+_STAT_LINE = re.compile(r"'([\w/]+)': (\d+)[,}]?\n")
+
+
+def crawl_stats(run: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """The integer stats of a crawl subprocess, from its stats dump."""
+    return {k: int(v) for k, v in _STAT_LINE.findall(run.stderr)}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,15 +12,10 @@ from newscrawl.sina.dates import rfc1123
 from replica.crawl import run_crawl
 from replica.server import Replica
 from replica.site import fixture_site, generated_site
-from tests.conftest import EXPECTED_SEED, assert_golden
+from tests.conftest import EXPECTED_SEED, assert_golden, crawl_stats
 
 SEED_PATH = Path("金融/新浪财经/新浪财经－国內/2021-04-20-ikmvwzxq0000001.md")
 CATEGORIES = ["金融", "新浪财经", "新浪财经－国內"]
-
-
-def stats(run: subprocess.CompletedProcess[str]) -> dict[str, int]:
-    """The integer stats of Scrapy's end-of-run stats dump."""
-    return {k: int(v) for k, v in re.findall(r"'([\w/]+)': (\d+),?\n", run.stderr)}
 
 
 def files(root: Path) -> list[Path]:
@@ -54,7 +47,7 @@ def test_seed_article_is_archived_byte_for_byte(
         "expected_seed_cleaned.md",
     )
     assert written.read_bytes() == EXPECTED_SEED.read_bytes()
-    counts = stats(run)
+    counts = crawl_stats(run)
     assert counts["archive/written"] == 3
     assert counts["sina/feed/items"] == 3
     assert counts["run/exit_status"] == 0
@@ -98,7 +91,7 @@ def test_five_hundred_generated_articles(tmp_path: Path) -> None:
         assert post.metadata["categories"] == CATEGORIES
         assert post.metadata["date"] == rfc1123_of(article.intime)
     assert expected == {}
-    assert stats(run)["archive/written"] == 500
+    assert crawl_stats(run)["archive/written"] == 500
 
 
 def rfc1123_of(timestamp: int) -> str:

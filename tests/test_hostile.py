@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import sqlite3
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from newscrawl.sina.feed import feed_url
 from replica.crawl import PROJECT_ROOT, run_crawl
 from replica.server import FEED_PATH, Fault, Replica
 from replica.site import Site, SiteArticle, fixture_site
-from tests.conftest import FIXTURES, split_document
+from tests.conftest import FIXTURES, crawl_stats, split_document
 from tests.test_crawl import articles, files
 
 HOSTILE = FIXTURES / "hostile"
@@ -66,12 +65,6 @@ COUNTED = (
     "redirect/refused/",
     "retry/retry_after/",
 )
-
-
-def stats(run: subprocess.CompletedProcess[str]) -> dict[str, int]:
-    """The integer stats of Scrapy's end-of-run stats dump, the last one included
-    (it ends with "}", not ",")."""
-    return {k: int(v) for k, v in re.findall(r"'([\w/]+)': (\d+)[,}]?\n", run.stderr)}
 
 
 def make_pages() -> ModuleType:
@@ -349,7 +342,7 @@ class HostileRun:
 
     @property
     def stats(self) -> dict[str, int]:
-        return stats(self.run)
+        return crawl_stats(self.run)
 
     def lines(self, *parts: str) -> list[str]:
         """The log lines that contain every one of ``parts``."""

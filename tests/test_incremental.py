@@ -35,6 +35,7 @@ from replica.site import (
     add_generated,
     generated_site,
 )
+from tests.conftest import crawl_stats
 
 SEED = 11
 ARTICLES = 60
@@ -48,11 +49,6 @@ def site() -> Site:
 
 
 # --- Helpers --------------------------------------------------------------------
-
-
-def stats(run: subprocess.CompletedProcess[str]) -> dict[str, int]:
-    """The integer stats of Scrapy's end-of-run stats dump."""
-    return {k: int(v) for k, v in re.findall(r"'([\w/]+)': (\d+),?\n", run.stderr)}
 
 
 def scrapy(command: str, archive: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -153,7 +149,7 @@ def first_archive(replica: Replica, tmp_path_factory: pytest.TempPathFactory) ->
     archive = tmp_path_factory.mktemp("first") / "archive"
     run = run_crawl(replica.feed_url, archive)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert stats(run)["archive/written"] == ARTICLES
+    assert crawl_stats(run)["archive/written"] == ARTICLES
     assert len(articles(archive)) == ARTICLES
     return archive
 
@@ -181,7 +177,7 @@ def test_a_run_over_an_unchanged_site_fetches_and_writes_nothing(
     assert replica.article_requests() == []
     # Page 1 holds nothing new: page 2 is not even asked for.
     assert len(replica.feed_requests()) == 1
-    counted = stats(run)
+    counted = crawl_stats(run)
     assert counted["archive/skipped/known"] == PAGE
     assert counted["sina/feed/stopped_at_known"] == 1
     for name in ("archive/written", "archive/updated", "archive/skipped/unchanged"):
@@ -237,7 +233,7 @@ def test_only_new_and_changed_articles_are_fetched(
     assert run.returncode == 0, run.stderr[-3000:]
     fetched = replica.article_requests()
     assert sorted(fetched) == sorted(a.path for a in [*added, *changed])
-    counted = stats(run)
+    counted = crawl_stats(run)
     assert counted["archive/written"] == 7
     assert counted["archive/updated"] == 2
     assert counted["archive/skipped/unchanged"] == 1
@@ -307,7 +303,7 @@ def test_reindex_rebuilds_the_same_index(replica: Replica, archive: Path) -> Non
     run = run_crawl(replica.feed_url, archive)
     assert run.returncode == 0, run.stderr[-3000:]
     assert replica.article_requests() == []
-    assert stats(run)["archive/skipped/known"] == PAGE
+    assert crawl_stats(run)["archive/skipped/known"] == PAGE
     files_only = {k: v for k, v in before.items() if not k.startswith(".")}
     assert {k: v for k, v in snapshot(archive).items() if not k.startswith(".")} == (
         files_only
