@@ -27,8 +27,9 @@ import pytest
 from replica.crawl import run_crawl
 from replica.server import Replica
 from replica.site import SiteArticle, add_generated, fixture_site
+from tests.conftest import crawl_stats
 from tests.test_crawl import articles, files
-from tests.test_hostile import PAGES, index_rows, stats, verify
+from tests.test_hostile import PAGES, index_rows, verify
 
 ARTICLES = Path("金融/新浪财经/新浪财经－国內")
 FIXTURE_IDS = ["ihqfskcn2160999", "iicezzrq4076655", "ikmvwzxq0000001"]
@@ -90,7 +91,7 @@ def assert_failed_cleanly(
     errno_name: str,
     reason: str,
 ) -> None:
-    counts = stats(result)
+    counts = crawl_stats(result)
     # One ERROR line that names the file, the archive, the error and what happens.
     errors = [line for line in result.stderr.splitlines() if "] ERROR: " in line]
     failure = [line for line in errors if "Dropped: cannot write" in line]
@@ -192,7 +193,7 @@ def test_read_only_archive_stops_the_run_and_keeps_the_archive_whole(
     assert_failed_cleanly(
         result, archive, before, rows_before, "EPERM", "Operation not permitted"
     )
-    assert stats(result).get("archive/written", 0) == 0
+    assert crawl_stats(result).get("archive/written", 0) == 0
 
 
 @pytest.mark.xfail(
