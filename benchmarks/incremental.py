@@ -1,6 +1,7 @@
 """What a cron run costs when nothing is new, on a small and on a large archive.
 
     python -m benchmarks.incremental [--sizes 100,10000] [--repeat 7]
+                                     [--index-rows 1000000]
                                      [--archives DIR] [--no-readme]
 
 For each size N: serves a replica of N generated articles on 127.0.0.1 (in this
@@ -16,6 +17,10 @@ wall and CPU time) and requests no article page. The figures are printed and
 written to benchmarks/README.md under "Incremental no-op run" (``--no-readme``: print
 only). ``--archives DIR`` keeps the built archives in DIR and reuses them when
 they are complete, which saves the 10,000-article build (minutes) on a rerun.
+
+``--index-rows R`` (issue 5) adds a copy of the smallest archive whose index is
+padded with synthetic rows to R rows: the no-op run over it must cost at most 1.5x
+the one over the small index, with no article request.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,6 +51,8 @@ README = PROJECT_ROOT / "benchmarks" / "README.md"
 HEADING = "## Incremental no-op run"
 #: The no-op run may cost this much more on the large archive than on the small.
 TARGET_RATIO = 1.2
+#: Issue 5: a no-op run over a 1,000,000-row index costs at most this much more.
+PADDED_TARGET_RATIO = 1.5
 SEED = 1
 
 
@@ -66,6 +74,7 @@ class Size:
     build_s: float | None  # the full crawl that built the archive; None: unknown
     reused: bool  # the archive was built by an earlier invocation
     runs: list[Run]
+    rows: int = 0  # rows of the index: the articles, plus synthetic ones if padded
 
     @property
     def wall_s(self) -> float:
@@ -148,30 +157,72 @@ def pages_for(n: int) -> int:
     return -(-n // MAX_NUM)
 
 
-def measure(sizes: list[int], repeat: int, folder: Path) -> list[Size]:
+def pad_index(source: Path, target: Path, rows: int) -> None:
+    """A copy of the archive at ``source`` whose index has ``rows`` rows.
+
+    The rows past the real articles are synthetic (their files do not exist): a
+    no-op run only looks rows up by doc id, which is what this measures.
+    """
+    if archived(target) == rows:
+        print(f"reusing the padded index of {rows:,} rows in {target}")
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    index = ArchiveIndex.for_archive(target)
+    try:
+        missing = rows - index.count()
+        print(f"padding the index with {missing:,} synthetic rows …")
+        with index.transaction() as db:
+            db.executemany(
+                "INSERT INTO articles (doc_id, url, path, title, published,"
+                " feed_mtime, sha256, first_archived, last_updated)"
+                " VALUES (?, '', ?, 't', '2021-01-01T00:00:00+00:00', 1, ?, '', '')",
+                (
+                    (f"isynth{i:09d}", f"synthetic/{i}.md", f"{i:064x}")
+                    for i in range(missing)
+                ),
+            )
+    finally:
+        index.close()
+
+
+def measure(
+    sizes: list[int], repeat: int, folder: Path, padded_rows: int = 0
+) -> list[Size]:
     """Build (or reuse) each archive, then time no-op runs on each in turn.
 
     The runs alternate between sizes (small, large, small, large …) so that a
-    change of the machine's load during the benchmark weighs on both alike.
+    change of the machine's load during the benchmark weighs on both alike. With
+    ``padded_rows``, a copy of the smallest archive whose index is padded to that
+    many rows takes its turn too, against the same replica.
     """
     with ExitStack() as stack:
         replicas = {
             n: stack.enter_context(Replica(generated_site(n, seed=SEED))) for n in sizes
         }
         builds = {n: build(replicas[n], n, folder) for n in sizes}
-        runs: dict[int, list[Run]] = {n: [] for n in sizes}
+        # (label, articles, archive folder): what the no-op runs take turns on.
+        archives = [(f"{n:,}", n, folder / f"archive-{n}") for n in sizes]
+        if padded_rows:
+            small = sizes[0]
+            padded = folder / f"archive-{small}-index-{padded_rows}"
+            pad_index(folder / f"archive-{small}", padded, padded_rows)
+            archives.append((f"{small:,} (index {padded_rows:,})", small, padded))
+        runs: dict[str, list[Run]] = {label: [] for label, _, _ in archives}
         for number in range(1, repeat + 1):
-            for n in sizes:
-                archive = folder / f"archive-{n}"
-                log = folder / f"crawl-{n}.log"
+            for label, n, archive in archives:
+                log = folder / f"crawl-{archive.name}.log"
                 run = crawl(replicas[n], archive, pages_for(n), log)
-                runs[n].append(run)
+                runs[label].append(run)
                 print(
-                    f"  no-op run {number}/{repeat} on {n}: {run.wall_s:.3f} s wall,"
-                    f" {run.cpu_s:.3f} s CPU, {run.article_requests} article"
+                    f"  no-op run {number}/{repeat} on {label}: {run.wall_s:.3f} s"
+                    f" wall, {run.cpu_s:.3f} s CPU, {run.article_requests} article"
                     f" and {run.feed_requests} feed request(s)"
                 )
-    return [Size(n, *builds[n], runs[n]) for n in sizes]
+        return [
+            Size(n, *builds[n], runs[label], rows=archived(archive))
+            for label, n, archive in archives
+        ]
 
 
 def machine() -> dict[str, str]:
@@ -195,10 +246,11 @@ def machine() -> dict[str, str]:
 def report(sizes: list[Size], repeat: int, command: str) -> str:
     """The Markdown section for benchmarks/README.md."""
     host = machine()
-    small, large = sizes[0], sizes[-1]
+    padded = [size for size in sizes if size.rows > size.articles]
+    small, large = sizes[0], [s for s in sizes if s not in padded][-1]
     wall_ratio = large.wall_s / small.wall_s
     cpu_ratio = large.cpu_s / small.cpu_s
-    met = (
+    met = all(padded_met(p, small) for p in padded) and (
         wall_ratio <= TARGET_RATIO
         and cpu_ratio <= TARGET_RATIO
         and all(s.article_requests == 0 for s in sizes)
@@ -215,15 +267,16 @@ def report(sizes: list[Size], repeat: int, command: str) -> str:
         " weighs on both (medians; CPU = user + sys of the subprocess, from"
         " `os.wait4`; requests from the replica's log).",
         "",
-        "| articles | full crawl (build) | no-op wall | no-op CPU"
+        "| articles | index rows | full crawl (build) | no-op wall | no-op CPU"
         " | article requests | feed requests |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in sizes:
         build = "unknown" if size.build_s is None else f"{size.build_s:.1f} s"
         build += " (earlier)" if size.reused else ""
         lines.append(
-            f"| {size.articles:,} | {build} | {size.wall_s:.3f} s | {size.cpu_s:.3f} s"
+            f"| {size.articles:,} | {size.rows:,} | {build} | {size.wall_s:.3f} s"
+            f" | {size.cpu_s:.3f} s"
             f" | {size.article_requests} | {size.feed_requests} |"
         )
     lines += [
@@ -232,6 +285,14 @@ def report(sizes: list[Size], repeat: int, command: str) -> str:
         f" CPU ×{cpu_ratio:.2f} (target ≤ ×{TARGET_RATIO}, no article request):"
         f" **{'met' if met else 'NOT met'}**.",
         "",
+        *(
+            f"Index of {p.rows:,} rows (synthetic past the {p.articles:,} real ones)"
+            f" vs {small.rows:,}: wall ×{p.wall_s / small.wall_s:.2f},"
+            f" CPU ×{p.cpu_s / small.cpu_s:.2f} (issue 5's target ≤ ×"
+            f"{PADDED_TARGET_RATIO}, no article request):"
+            f" **{'met' if padded_met(p, small) else 'NOT met'}**.\n"
+            for p in padded
+        ),
         "A no-op run reads feed page 1, finds every item archived with the same"
         " mtime, and stops: its cost is the interpreter and Scrapy starting, one"
         " feed request and 50 index look-ups, whatever the archive's size.",
@@ -245,6 +306,15 @@ def report(sizes: list[Size], repeat: int, command: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def padded_met(padded: Size, small: Size) -> bool:
+    """Whether the padded index meets issue 5's target against the small one."""
+    return (
+        padded.wall_s / small.wall_s <= PADDED_TARGET_RATIO
+        and padded.cpu_s / small.cpu_s <= PADDED_TARGET_RATIO
+        and padded.article_requests == 0
+    )
 
 
 def write_section(section: str) -> None:
@@ -276,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="no-op runs per size")
     parser.add_argument("--archives", type=Path, help="keep and reuse archives here")
     parser.add_argument("--no-readme", action="store_true", help="print only")
+    parser.add_argument(
+        "--index-rows",
+        type=int,
+        default=0,
+        help="also run on the smallest archive with its index padded to this many"
+        " rows (synthetic), e.g. 1000000",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     command = shlex.join(
@@ -284,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="newscrawl-incremental-") as scratch:
         folder = args.archives or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        results = measure(sizes, args.repeat, folder)
+        results = measure(sizes, args.repeat, folder, args.index_rows)
     section = report(results, args.repeat, command)
     print()
     print(section)

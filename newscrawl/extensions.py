@@ -31,6 +31,7 @@ class ExitStatus(IntEnum):
     FEED_UNREADABLE = 3  # a feed page could not be fetched or parsed
     ARTICLES_FAILED = 4  # more articles failed than RUN_MAX_FAILED_RATIO allows
     LOCKED = 5  # another run holds the archive
+    REDIS_UNAVAILABLE = 6  # distributed mode: Redis failed (newscrawl/distributed)
 
 
 class RunOutcome:

@@ -106,6 +106,20 @@ HTTPCACHE_ENABLED = False
 HTTPCACHE_DIR = "httpcache"
 HTTPCACHE_EXPIRATION_SECS = 3600
 
+# --- Distributed mode (README.md, "Distributed mode") ---------------------------
+ADDONS = {
+    # With REDIS_URL set: scrapy-redis scheduler, hand-over to `scrapy writer`.
+    "newscrawl.distributed.addon.DistributedMode": 0,
+}
+# The Redis server workers and the writer share (redis://host:6379/0); empty: one
+# machine, no Redis.
+REDIS_URL = ""
+# Prefix of every Redis key of this deployment: one per archive on a shared Redis.
+REDIS_KEY_PREFIX = "newscrawl"
+# Seconds without a heartbeat after which a worker counts as dead (its requests
+# are then left to the next run).
+REDIS_WORKER_TIMEOUT = 30
+
 # --- Logs ------------------------------------------------------------------------
 LOG_LEVEL = "INFO"
 # Drops are logged as one line with the reason, not with the whole item.

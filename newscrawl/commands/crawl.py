@@ -10,6 +10,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
 from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
+from newscrawl.distributed import enabled as distributed
 from newscrawl.extensions import ExitStatus, RunOutcome
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ class Command(ScrapyCrawlCommand):
             check_arguments(self.settings, opts.spargs)
         crawler = self._create_crawler(spidercls)
         try:
-            lock = hold_archive(self.settings)
+            # A distributed worker never touches the archive: its writer holds it.
+            lock = None if distributed(self.settings) else hold_archive(self.settings)
         except ArchiveLockedError as exc:
             # One clear line and a status of its own: cron may simply try later.
             print(f"newscrawl: {exc}; not starting a second run", file=sys.stderr)
@@ -50,7 +52,8 @@ class Command(ScrapyCrawlCommand):
             self.crawler_process.crawl(crawler, **opts.spargs)
             self.crawler_process.start()
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
         if self.crawler_process.bootstrap_failed:
             self.exitcode = 1
             return

@@ -1,0 +1,47 @@
+"""The add-on that turns a crawl into a distributed worker when REDIS_URL is set."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from newscrawl.distributed import enabled
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+
+class DistributedMode:
+    """Scrapy add-on: with ``REDIS_URL`` set, the crawl is a distributed worker.
+
+    It then uses scrapy-redis's scheduler and a per-run dupefilter on that Redis
+    (newscrawl/distributed/scheduler.py), hands articles over to the archive
+    writer instead of writing them, skips what the writer's ``archived`` hash
+    holds, and sums the run up as a worker. Without ``REDIS_URL`` it changes
+    nothing, and neither scrapy-redis nor redis is imported.
+    """
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        if not enabled(settings):
+            return
+        # Imported here: a single-machine crawl needs none of it.
+        from newscrawl.distributed.extensions import WorkerOutcome
+        from newscrawl.distributed.middleware import SharedArchivedArticlesMiddleware
+        from newscrawl.distributed.pipelines import HandoffPipeline
+        from newscrawl.distributed.scheduler import RunDupeFilter, SharedScheduler
+        from newscrawl.extensions import RunOutcome
+        from newscrawl.middlewares import ArchivedArticlesMiddleware
+        from newscrawl.pipelines import ArchivePipeline
+
+        settings.set("SCHEDULER", SharedScheduler, priority="addon")
+        settings.set("DUPEFILTER_CLASS", RunDupeFilter, priority="addon")
+        settings.replace_in_component_priority_dict(
+            "ITEM_PIPELINES", ArchivePipeline, HandoffPipeline
+        )
+        settings.replace_in_component_priority_dict(
+            "SPIDER_MIDDLEWARES",
+            ArchivedArticlesMiddleware,
+            SharedArchivedArticlesMiddleware,
+        )
+        settings.replace_in_component_priority_dict(
+            "EXTENSIONS", RunOutcome, WorkerOutcome
+        )

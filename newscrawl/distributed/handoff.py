@@ -1,0 +1,140 @@
+"""The hand-over between workers and the writer, and the archived ids workers skip.
+
+The hand-over is a reliable queue: workers push messages onto ``items``; the writer
+moves one at a time onto ``items:processing`` (BLMOVE, atomic), writes it durably,
+then, in one transaction, records the article in the ``archived`` hash and removes
+the message from ``processing``. A writer that dies between the move and that
+transaction leaves the message in ``processing``, where the next writer finds it
+first: nothing taken is lost, and writing it again changes nothing on disk (the
+archive skips unchanged bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from newscrawl.distributed.shared import Keys
+
+#: Rows sent to Redis per round trip when publishing the whole archive.
+_BATCH = 2000
+
+
+def mtime_value(mtime: int | None) -> str:
+    """How the ``archived`` hash stores a feed mtime ("" when there is none)."""
+    return "" if mtime is None else str(mtime)
+
+
+class Handoff:
+    """The hand-over list: ``put`` by workers; ``take`` … ``done`` by the writer."""
+
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+
+    def put(self, message: bytes) -> None:
+        """Hand a message over (workers)."""
+        self.client.lpush(self.keys.items, message)
+
+    def take(self, timeout: float) -> bytes | None:
+        """The oldest waiting message, moved to ``processing``; None after ``timeout``
+        seconds without one (0: do not wait)."""
+        if timeout <= 0:
+            found = self.client.lmove(
+                self.keys.items, self.keys.processing, "RIGHT", "LEFT"
+            )
+        else:
+            # redis-py annotates the timeout as int; Redis takes fractions.
+            found = self.client.blmove(
+                self.keys.items,
+                self.keys.processing,
+                timeout,  # type: ignore[arg-type]
+                "RIGHT",
+                "LEFT",
+            )
+        return cast("bytes | None", found)
+
+    def taken(self) -> list[bytes]:
+        """Messages a writer took and did not finish (it stopped), oldest first."""
+        found = cast("list[bytes]", self.client.lrange(self.keys.processing, 0, -1))
+        return found[::-1]
+
+    def done(self, message: bytes, doc_id: str, mtime: int | None) -> None:
+        """``message`` is durably in the archive: publish its doc id, drop it."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.archived, doc_id, mtime_value(mtime))
+            pipe.lrem(self.keys.processing, 1, message)  # type: ignore[arg-type]
+            pipe.execute()
+
+    def forget(self, message: bytes) -> None:
+        """``message`` needs nothing done: drop it."""
+        self.client.lrem(self.keys.processing, 1, message)  # type: ignore[arg-type]
+
+    def reject(self, message: bytes) -> None:
+        """``message`` cannot be archived: keep it aside, out of the way."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.rpush(self.keys.rejected, message)
+            pipe.lrem(self.keys.processing, 1, message)  # type: ignore[arg-type]
+            pipe.execute()
+
+    def waiting(self) -> int:
+        """Messages not yet done: waiting, or taken and unfinished."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.llen(self.keys.items)
+            pipe.llen(self.keys.processing)
+            waiting, taken = pipe.execute()
+        return int(waiting) + int(taken)
+
+
+class ArchivedIds:
+    """The ``archived`` hash: doc id → feed mtime of every archived article."""
+
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+
+    def mtimes(self, doc_ids: list[str]) -> dict[str, tuple[bool, int | None]]:
+        """``(archived, feed mtime)`` of each doc id, in one round trip."""
+        if not doc_ids:
+            return {}
+        found = cast(
+            "list[bytes | None]", self.client.hmget(self.keys.archived, doc_ids)
+        )
+        return {
+            doc_id: (False, None) if value is None else (True, _mtime(value))
+            for doc_id, value in zip(doc_ids, found, strict=True)
+        }
+
+    def publish(self, rows: Iterable[tuple[str, int | None]]) -> int:
+        """Make the hash hold exactly ``rows`` (doc id, mtime); return how many.
+
+        Built under a temporary key and renamed over the old hash: workers see the
+        old set or the new one, never a half-built one.
+        """
+        building = self.keys.archived + ":building"
+        self.client.delete(building)
+        count = 0
+        for batch in _batches(rows, _BATCH):
+            self.client.hset(building, mapping={d: mtime_value(m) for d, m in batch})
+            count += len(batch)
+        if count:
+            self.client.rename(building, self.keys.archived)
+        else:
+            self.client.delete(self.keys.archived)
+        return count
+
+
+def _mtime(value: bytes) -> int | None:
+    return int(value) if value else None
+
+
+def _batches(
+    rows: Iterable[tuple[str, int | None]], size: int
+) -> Iterator[list[tuple[str, int | None]]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch

@@ -1,0 +1,144 @@
+"""Skipping archived articles on a worker that has no archive, only Redis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+from scrapy.http import Request
+
+from newscrawl.distributed.codec import Seen, encode_seen
+from newscrawl.distributed.handoff import ArchivedIds, Handoff
+from newscrawl.distributed.link import WorkerLink
+from newscrawl.distributed.runs import Membership
+from newscrawl.distributed.shared import RedisUnavailableError
+from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
+from newscrawl.middlewares import ArchivedArticlesMiddleware
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.statscollectors import StatsCollector
+
+logger = logging.getLogger(__name__)
+
+
+class SharedArchivedArticlesMiddleware(ArchivedArticlesMiddleware):
+    """ArchivedArticlesMiddleware for distributed workers: the archive is in Redis.
+
+    The rule is the base class's (skip an article archived with the same feed
+    mtime; stop at a feed page that holds nothing new unless the run before did
+    not finish); what it reads is the ``archived`` hash the writer keeps, and
+    whether the run before finished comes from the run itself (runs.py).
+
+    Feed page requests go through the shared dupefilter here, although the spider
+    marks them ``dont_filter``: however many workers start, each page is fetched
+    once per run (the dupefilter of a run is new, so the next run reads it again).
+    """
+
+    def __init__(
+        self,
+        stats: StatsCollector,
+        link: WorkerLink,
+        archived: ArchivedIds,
+        handoff: Handoff,
+        membership: Membership,
+    ) -> None:
+        # The base's archive folder is never read here: workers have no archive.
+        super().__init__(stats, Path())
+        self.link = link
+        self.archived = archived
+        self.handoff = handoff
+        self.membership = membership
+        self._mtimes: dict[str, tuple[bool, int | None]] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SharedArchivedArticlesMiddleware:
+        link = WorkerLink.of(crawler)
+        middleware = cls(
+            crawler.stats,
+            link,
+            ArchivedIds(link.client, link.keys),
+            Handoff(link.client, link.keys),
+            Membership(link.client, link.keys, link.worker, link.timeout),
+        )
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
+        return middleware
+
+    def spider_opened(self) -> None:
+        # The scheduler has joined the run by now (it opens before this signal).
+        try:
+            self.resuming = self.link.call("reading the run", self.membership.resuming)
+        except RedisUnavailableError:
+            self.resuming = False
+
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for output in start:
+            yield _filtered(output)
+
+    async def process_spider_output(
+        self, response: Response, result: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        outputs = [output async for output in result]
+        self._mtimes = self._lookup(outputs)
+        try:
+            async for output in super().process_spider_output(
+                response, _replay(outputs)
+            ):
+                yield _filtered(output)
+        finally:
+            self._mtimes = {}
+
+    def _lookup(self, outputs: Iterable[Any]) -> dict[str, tuple[bool, int | None]]:
+        # One round trip for a feed page's fifty articles, not fifty.
+        doc_ids = [
+            o.meta[DOC_ID]
+            for o in outputs
+            if isinstance(o, Request) and DOC_ID in o.meta
+        ]
+        try:
+            return self.link.call(
+                "reading the archived ids", lambda: self.archived.mtimes(doc_ids)
+            )
+        except RedisUnavailableError:
+            return {}
+
+    def known(self, output: Any) -> bool:
+        """Whether ``output`` is a request for an archived, unchanged article."""
+        if not isinstance(output, Request) or DOC_ID not in output.meta:
+            return False
+        doc_id, feed_mtime = output.meta[DOC_ID], output.meta.get(FEED_MTIME)
+        archived, archived_mtime = self._mtimes.get(doc_id, (False, None))
+        if not archived:
+            return False
+        if archived_mtime is None and feed_mtime is not None:
+            # A row rebuilt by `reindex`: as the base class does, adopt the feed's
+            # mtime; the writer notes it in the index and the archived ids.
+            seen = Seen(doc_id, output.url, feed_mtime)
+            try:
+                self.link.call(
+                    "handing over a feed mtime",
+                    lambda: self.handoff.put(encode_seen(seen)),
+                )
+            except RedisUnavailableError:
+                return False
+            archived_mtime = feed_mtime
+        if archived_mtime != feed_mtime:
+            self.stats.inc_value("archive/refetch/mtime_changed")
+            return False
+        self.stats.inc_value("archive/skipped/known")
+        return True
+
+
+def _filtered(output: Any) -> Any:
+    if isinstance(output, Request) and FEED_PAGE in output.meta and output.dont_filter:
+        return output.replace(dont_filter=False)
+    return output
+
+
+async def _replay(outputs: list[Any]) -> AsyncIterator[Any]:
+    for output in outputs:
+        yield output

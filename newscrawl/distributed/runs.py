@@ -1,0 +1,227 @@
+"""Runs of many workers: who takes part, who is busy, when the run is over.
+
+A *run* lasts while at least one worker takes part: the first worker to start
+when none is alive starts a new run (a new id, a new dupefilter); workers that
+start while others are alive join theirs, so that a feed page or an article is
+fetched once by all of them together. A worker is alive while its heartbeat is
+renewed (``REDIS_WORKER_TIMEOUT``); busy from the moment it joins or takes a
+request from the shared queue (in the same atomic step) until it is idle again.
+A worker that is idle closes only when the shared queue is empty and no live
+worker is busy: a busy one may still push requests. A run that began before
+Redis last restarted is over, whatever its heartbeats say: its workers stopped
+at their first failed command.
+
+Every step is one Lua script, so it is atomic, and times are Redis's own clock
+(TIME), so that machines whose clocks disagree still agree on who is alive.
+
+A run ends when its last worker leaves: its dupefilter is deleted (Redis memory
+is bounded by one run's fingerprints). The ``unfinished`` marker is set at a run's
+start and deleted at its end only if every worker of it finished normally; while
+it is there the next run reads every feed page, as a single-machine crawl does
+after a crawl that was killed (ArchivedArticlesMiddleware).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from newscrawl.distributed.shared import Keys
+
+_NOW = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# KEYS: workers, busy, run, unfinished.
+# ARGV: worker id, timeout ms, new run id, the Redis server's run_id.
+# Returns {run id, resuming (0/1), id of the abandoned run or ""}.
+_JOIN = (
+    _NOW
+    + """
+local now = now_ms()
+local stale = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. now)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+local run = redis.call('HGET', KEYS[3], 'id')
+local abandoned = ''
+-- A run started before Redis restarted lost its workers: each stops at its
+-- first failed command. Their heartbeats have not run out yet; their run is over.
+local restarted = redis.call('HGET', KEYS[3], 'server') ~= ARGV[4]
+if redis.call('ZCARD', KEYS[1]) == 0 or not run or restarted then
+  abandoned = run or ''
+  local resuming = redis.call('EXISTS', KEYS[4])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[3], 'id', ARGV[3], 'resuming', resuming, 'dirty', 0,
+             'server', ARGV[4])
+  redis.call('SET', KEYS[4], ARGV[3])
+  run = ARGV[3]
+elseif stale > 0 then
+  redis.call('HSET', KEYS[3], 'dirty', 1)
+end
+local deadline = now + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], deadline, ARGV[1])
+redis.call('ZADD', KEYS[2], deadline, ARGV[1])
+return {run, redis.call('HGET', KEYS[3], 'resuming'), abandoned}
+"""
+)
+
+# KEYS: workers, busy, run, dupefilter. ARGV: worker id, timeout ms, ttl s.
+_HEARTBEAT = (
+    _NOW
+    + """
+local deadline = now_ms() + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], deadline, ARGV[1])
+redis.call('ZADD', KEYS[2], 'XX', deadline, ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('EXPIRE', KEYS[4], ARGV[3])
+return 1
+"""
+)
+
+# KEYS: requests, busy. ARGV: worker id, timeout ms.
+# Takes the first request of the queue and marks the worker busy, atomically:
+# no other worker can see the queue empty and this one idle in between.
+_POP = (
+    _NOW
+    + """
+local found = redis.call('ZRANGE', KEYS[1], 0, 0)
+if #found == 0 then return false end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, 0)
+redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[2]), ARGV[1])
+return found[1]
+"""
+)
+
+# KEYS: requests, busy. ARGV: worker id.
+# The worker is idle: returns how many reasons it has to wait (queued requests,
+# or other live busy workers); 0 means the run's work is done.
+_IDLE = (
+    _NOW
+    + """
+redis.call('ZREM', KEYS[2], ARGV[1])
+local queued = redis.call('ZCARD', KEYS[1])
+if queued > 0 then return queued end
+return redis.call('ZCOUNT', KEYS[2], now_ms(), '+inf')
+"""
+)
+
+# KEYS: workers, busy, run, unfinished. ARGV: worker id, finished (1/0).
+# Returns {1 if this was the run's last worker, the run's id}.
+_LEAVE = (
+    _NOW
+    + """
+local now = now_ms()
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] ~= '1' then redis.call('HSET', KEYS[3], 'dirty', 1) end
+if redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. now) > 0 then
+  -- A worker that died without leaving: its requests were lost for this run.
+  redis.call('HSET', KEYS[3], 'dirty', 1)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+end
+if redis.call('ZCARD', KEYS[1]) > 0 then return {0, ''} end
+local run = redis.call('HGET', KEYS[3], 'id') or ''
+if redis.call('HGET', KEYS[3], 'dirty') == '0' then redis.call('DEL', KEYS[4]) end
+redis.call('DEL', KEYS[3], KEYS[2])
+return {1, run}
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """The run a worker takes part in."""
+
+    run: str
+    #: The run before it did not end cleanly: read every feed page.
+    resuming: bool
+    #: A run whose workers all died: its dupefilter is to be dropped.
+    abandoned: str
+
+
+class Membership:
+    """One worker's part in the runs of a deployment."""
+
+    def __init__(self, client: Redis, keys: Keys, worker: str, timeout: float) -> None:
+        self.client = client
+        self.keys = keys
+        self.worker = worker
+        self.timeout_ms = max(1, round(timeout * 1000))
+        # Keys of a run outlive a silent worker a while, then expire: a run
+        # whose workers all died leaves nothing behind for ever.
+        self.ttl = max(60, round(timeout * 4))
+        self.run = ""
+        self._join = client.register_script(_JOIN)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._pop = client.register_script(_POP)
+        self._idle = client.register_script(_IDLE)
+        self._leave = client.register_script(_LEAVE)
+
+    def join(self, new_run: str) -> Joined:
+        """Take part in the current run, or start run ``new_run`` if none is alive."""
+        keys = self.keys
+        server = self.client.info("server")["run_id"]
+        run, resuming, abandoned = cast(
+            "list[bytes]",
+            self._join(
+                keys=[keys.workers, keys.busy, keys.run, keys.unfinished],
+                args=[self.worker, self.timeout_ms, new_run, server],
+            ),
+        )
+        self.run = run.decode()
+        if abandoned:
+            self.client.delete(keys.dupefilter(abandoned.decode()))
+        return Joined(self.run, resuming == b"1", abandoned.decode())
+
+    def heartbeat(self) -> None:
+        """Still alive (and busy, if busy): renew the deadlines."""
+        keys = self.keys
+        self._heartbeat(
+            keys=[keys.workers, keys.busy, keys.run, keys.dupefilter(self.run)],
+            args=[self.worker, self.timeout_ms, self.ttl],
+        )
+
+    def pop(self) -> bytes | None:
+        """The first queued request (encoded), this worker marked busy with it."""
+        return cast(
+            "bytes | None",
+            self._pop(
+                keys=[self.keys.requests, self.keys.busy],
+                args=[self.worker, self.timeout_ms],
+            ),
+        )
+
+    def idle(self) -> int:
+        """This worker has nothing to do: how many reasons it has to wait for more."""
+        return int(
+            cast(
+                "int",
+                self._idle(
+                    keys=[self.keys.requests, self.keys.busy], args=[self.worker]
+                ),
+            )
+        )
+
+    def leave(self, finished: bool) -> bool:
+        """Leave the run; return whether it was the last worker (the run is over)."""
+        keys = self.keys
+        last, run = cast(
+            "list[Any]",
+            self._leave(
+                keys=[keys.workers, keys.busy, keys.run, keys.unfinished],
+                args=[self.worker, 1 if finished else 0],
+            ),
+        )
+        if last:
+            self.client.delete(keys.dupefilter(run.decode() or self.run))
+        return bool(last)
+
+    def resuming(self) -> bool:
+        """Whether the current run reads every feed page (see the module docstring)."""
+        return cast("bytes | None", self.client.hget(self.keys.run, "resuming")) == b"1"

@@ -1,0 +1,236 @@
+"""scrapy-redis's scheduler, queue and dupefilter, for workers that come and go.
+
+scrapy-redis shares the request queue and the fingerprints of seen requests among
+workers. What it leaves open, and these subclasses add (see runs.py):
+
+- when a worker may close: not while the shared queue holds requests or another
+  live worker is busy, since either means more work may come;
+- a dupefilter per run, deleted at the run's end, so that Redis does not keep
+  every fingerprint for ever and the next run can fetch again what this one lost;
+- a Redis failure closes the worker with one clear line instead of a traceback
+  per call (link.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from redis.exceptions import RedisError
+from scrapy import signals
+from scrapy.exceptions import CloseSpider, DontCloseSpider
+from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.misc import load_object
+from scrapy_redis.dupefilter import RFPDupeFilter  # type: ignore[import-untyped]
+from scrapy_redis.queue import PriorityQueue  # type: ignore[import-untyped]
+from scrapy_redis.scheduler import Scheduler  # type: ignore[import-untyped]
+
+from newscrawl.distributed.link import REDIS_UNAVAILABLE, WorkerLink
+from newscrawl.distributed.runs import Joined, Membership
+from newscrawl.distributed.shared import RedisUnavailableError
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Request
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two looks at the shared queue while this worker has nothing to
+#: do. Scrapy looks every 5 s (its engine's heartbeat): far too slow for workers
+#: that wait for the requests of a feed page another worker is reading.
+POLL_INTERVAL = 0.1
+
+
+class RunQueue(PriorityQueue):  # type: ignore[misc]
+    """scrapy-redis's priority queue whose pop also marks the worker busy."""
+
+    def __init__(
+        self,
+        server: Redis,
+        spider: Spider,
+        key: str,
+        serializer: Any = None,
+        *,
+        membership: Membership,
+    ) -> None:
+        super().__init__(server, spider, key, serializer)
+        self.membership = membership
+
+    def pop(self, timeout: int = 0) -> Request | None:
+        data = self.membership.pop()
+        return None if data is None else cast("Request", self._decode_request(data))
+
+    def fingerprints_of_all(self, dupefilter: RFPDupeFilter) -> list[str]:
+        """The fingerprints of every queued request."""
+        encoded = cast("list[bytes]", self.server.zrange(self.key, 0, -1))
+        return [
+            cast("str", dupefilter.request_fingerprint(self._decode_request(data)))
+            for data in encoded
+        ]
+
+
+class RunDupeFilter(RFPDupeFilter):  # type: ignore[misc]
+    """scrapy-redis's dupefilter on the key of one run, kept when a worker closes.
+
+    The run's last worker deletes the key (Membership.leave); a worker closing
+    earlier must not, or the others would fetch again what it had seen.
+    """
+
+    def close(self, reason: str = "") -> None:
+        pass
+
+
+class SharedScheduler(Scheduler):  # type: ignore[misc]
+    """scrapy-redis's scheduler, taking part in runs (runs.py)."""
+
+    def __init__(self, crawler: Crawler, link: WorkerLink) -> None:
+        settings = crawler.settings
+        super().__init__(
+            server=link.client,
+            # The queue outlives every worker: a worker closing must not clear it.
+            persist=True,
+            queue_key=link.keys.requests,
+            queue_cls=RunQueue,
+            dupefilter_cls=settings.get("DUPEFILTER_CLASS"),
+            serializer=None,
+        )
+        self.crawler = crawler
+        self.link = link
+        self.stats = crawler.stats
+        self.membership = Membership(link.client, link.keys, link.worker, link.timeout)
+        self.debug = settings.getbool("DUPEFILTER_DEBUG")
+        self._beat: Any = None
+        self._waiting = False
+        crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SharedScheduler:
+        return cls(crawler, WorkerLink.of(crawler))
+
+    # --- Opening and closing ---------------------------------------------------------
+
+    def open(self, spider: Spider) -> None:
+        self.spider = spider
+        proposed = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        try:
+            joined = self.membership.join(proposed)
+            self.queue = RunQueue(
+                self.server,
+                spider,
+                self.queue_key,
+                self.serializer,
+                membership=self.membership,
+            )
+            dupefilter_cls = load_object(self.dupefilter_cls)
+            self.df = dupefilter_cls(
+                self.server, key=self.link.keys.dupefilter(joined.run), debug=self.debug
+            )
+            self.announce(joined, started=joined.run == proposed)
+        except RedisError as exc:
+            # Not CloseSpider: Scrapy 2.19 then skips opening the scraper and fails
+            # to close it. The link closes the spider as soon as it is open.
+            self.link.fail(exc, "joining the run")
+            return
+        self._beat = create_looping_call(self.heartbeat)
+        # A fifth of the timeout: a late beat or two do not make a worker look dead.
+        self._beat.start(self.link.timeout / 5, now=False)
+        self.crawler.engine._SLOT_HEARTBEAT_INTERVAL = POLL_INTERVAL
+
+    def announce(self, joined: Joined, *, started: bool) -> None:
+        """Log the run this worker takes part in; carry over an abandoned queue."""
+        queued = len(self.queue)
+        if started and queued:
+            # Requests left by a run whose workers all died (or lost Redis): they
+            # are fetched in this run, and only once, even if the feed lists them.
+            fingerprints = self.queue.fingerprints_of_all(self.df)
+            self.server.sadd(self.df.key, *fingerprints)
+        logger.info(
+            "Worker %s %s run %s (%d request(s) queued%s)",
+            self.link.worker,
+            "started" if started else "joined",
+            joined.run,
+            queued,
+            "; the run before it did not finish: every feed page is read"
+            if joined.resuming
+            else "",
+        )
+
+    def close(self, reason: str) -> None:
+        if self._beat is not None and self._beat.running:
+            self._beat.stop()
+        if self.link.lost is not None:
+            return
+        try:
+            last = self.link.call(
+                "leaving the run",
+                lambda: self.membership.leave(finished=reason == "finished"),
+            )
+        except RedisUnavailableError:
+            return
+        if last:
+            logger.info("Run %s is over: this was its last worker", self.membership.run)
+
+    def heartbeat(self) -> None:
+        """Tell the other workers that this one is alive."""
+        try:
+            self.link.call("sending the heartbeat", self.membership.heartbeat)
+        except RedisUnavailableError:
+            if self._beat is not None and self._beat.running:
+                self._beat.stop()
+
+    def spider_idle(self) -> None:
+        """Keep the spider open while other workers may still push requests."""
+        try:
+            reasons = self.link.call(
+                "checking whether the run is over", self.membership.idle
+            )
+        except RedisUnavailableError as exc:
+            raise CloseSpider(REDIS_UNAVAILABLE) from exc
+        if reasons:
+            if not self._waiting:
+                logger.info("Idle: waiting for requests from the other workers")
+                self._waiting = True
+            raise DontCloseSpider
+        self._waiting = False
+
+    # --- The queue -------------------------------------------------------------------
+
+    # scrapy-redis's own enqueue_request and next_request pass a ``spider`` argument
+    # to the stats, which Scrapy 2.19 deprecates: these do the same without it.
+
+    def enqueue_request(self, request: Request) -> bool:
+        try:
+            return self.link.call("queueing a request", lambda: self._enqueue(request))
+        except RedisUnavailableError:
+            return False
+
+    def _enqueue(self, request: Request) -> bool:
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
+        self.queue.push(request)
+        self.stats.inc_value("scheduler/enqueued/redis")
+        return True
+
+    def next_request(self) -> Request | None:
+        try:
+            request = self.link.call("taking a request", self.queue.pop)
+        except RedisUnavailableError:
+            return None
+        if request is None:
+            return None
+        self._waiting = False
+        self.stats.inc_value("scheduler/dequeued/redis")
+        return request
+
+    def has_pending_requests(self) -> bool:
+        try:
+            return bool(
+                self.link.call("reading the queue", super().has_pending_requests)
+            )
+        except RedisUnavailableError:
+            return False

@@ -1,0 +1,301 @@
+"""The archive writer of the distributed mode: the one process that writes the archive.
+
+Workers hand finished articles over through Redis (handoff.py); the writer takes
+them one at a time and runs the project's own ArchivePipeline on each: the same
+exporter, the same atomic writes, the same index as a single-machine run. After
+each durable write it publishes the doc id and feed mtime in the ``archived``
+hash, which workers read to skip what is archived without fetching it.
+
+One writer per archive: the archive's lock (as a crawl holds it) on its machine,
+and a claim in Redis against a writer of another archive on another machine
+taking the same hand-overs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+from scrapy.statscollectors import MemoryStatsCollector
+
+from newscrawl.archive.index import STATE_DIR, index_path
+from newscrawl.archive.runlog import UNFINISHED_NAME, append_run, end_crawl, start_crawl
+from newscrawl.distributed.codec import MessageError, Seen, decode
+from newscrawl.distributed.handoff import ArchivedIds, Handoff
+from newscrawl.distributed.shared import connect, keys_from, worker_timeout
+from newscrawl.pipelines import ArchivePipeline
+from newscrawl.signals import article_archived
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from scrapy.settings import Settings
+
+    from newscrawl.distributed.shared import Keys
+
+logger = logging.getLogger(__name__)
+
+#: Longest wait for a hand-over before the writer looks around (stop asked? claim
+#: to renew? a run record to write?), in seconds.
+POLL = 1.0
+
+# KEYS: writer. ARGV: identity, ttl ms. 1 if the claim is (now) ours, else 0.
+_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+# KEYS: writer. ARGV: identity.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class WriterClaimedError(RuntimeError):
+    """Another archive writer takes this Redis's hand-overs."""
+
+
+class ArchiveUnwritableError(RuntimeError):
+    """A write into the archive failed: the writer stops; the article waits in Redis."""
+
+
+class ArchiveWriter:
+    """Takes hand-overs from Redis and archives them with ArchivePipeline."""
+
+    def __init__(self, settings: Settings, client: Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self.handoff = Handoff(client, keys)
+        self.archived = ArchivedIds(client, keys)
+        self.ttl_ms = round(worker_timeout(settings) * 1000)
+        # The pipeline is built the Scrapy way, from a crawler that never crawls:
+        # its settings, stats and signals are all the pipeline asks of one.
+        self.crawler = Crawler(Spider, settings)
+        self.crawler.stats = self.stats = MemoryStatsCollector(self.crawler)
+        self.pipeline = ArchivePipeline.from_crawler(self.crawler)
+        self.crawler.signals.connect(self.article_archived, signal=article_archived)
+        self.root: Path = self.pipeline.store.root
+        self.identity = f"{socket.gethostname()}:{self.root.resolve()}"
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+        self._claimed_at = 0.0
+        self._unfinished = (self.root / STATE_DIR / UNFINISHED_NAME).exists()
+        self.stopping = False
+        self.rejected = 0
+        self._record: dict[str, Any] = self._new_record()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ArchiveWriter:
+        """The writer of the archive ``ARCHIVE_DIR`` for the Redis ``REDIS_URL``."""
+        return cls(settings, connect(settings), keys_from(settings))
+
+    # --- Starting and stopping -------------------------------------------------------
+
+    def claim(self) -> None:
+        """Be the one writer of these hand-overs, or raise WriterClaimedError.
+
+        A claim of this archive on this host is a dead writer's: this process
+        holds the archive's lock, which the OS released when that writer died.
+        """
+        if not self._claim(keys=[self.keys.writer], args=[self.identity, self.ttl_ms]):
+            holder = self.client.get(self.keys.writer)
+            shown = holder.decode() if isinstance(holder, bytes) else "?"
+            raise WriterClaimedError(
+                f"another archive writer ({shown}) takes the articles at this"
+                f" REDIS_URL and REDIS_KEY_PREFIX; one writer per archive (a dead"
+                f" writer's claim runs out within {self.ttl_ms / 1000:g} s)"
+            )
+        self._claimed_at = time.monotonic()
+
+    def release(self) -> None:
+        """Let another writer take over."""
+        self._release(keys=[self.keys.writer], args=[self.identity])
+
+    def close(self) -> None:
+        """Write the last run record and close the index."""
+        self.record()
+        self.pipeline.close_spider()
+
+    def stop(self) -> None:
+        """Finish the article in hand, then return from ``serve``."""
+        self.stopping = True
+
+    # --- What workers read -----------------------------------------------------------
+
+    def restore_unfinished(self) -> bool:
+        """Put back the marker of an unfinished run if Redis lost it; return whether.
+
+        The archive keeps its own copy of the marker (as a single-machine crawl
+        does): a Redis that restarted empty must not make the next run stop at
+        the first known feed page when the run before it never ended.
+        """
+        if self._unfinished and not self.client.exists(self.keys.unfinished):
+            self.client.set(self.keys.unfinished, "restored by the archive writer")
+            return True
+        return False
+
+    def mirror_unfinished(self) -> None:
+        """Keep the archive's copy of the unfinished-run marker in step with Redis."""
+        unfinished = bool(self.client.exists(self.keys.unfinished))
+        if unfinished != self._unfinished:
+            if unfinished:
+                start_crawl(self.root)
+            else:
+                end_crawl(self.root)
+            self._unfinished = unfinished
+
+    def publish(self) -> int:
+        """Publish every archived doc id of the index to workers; return how many."""
+        if not index_path(self.root).exists():
+            return self.archived.publish(())
+        # Streamed from the index: a million rows need not sit in memory at once.
+        return self.archived.publish(
+            (row.doc_id, row.feed_mtime)
+            for row in self.pipeline.store.index.rows()
+            if row.archived
+        )
+
+    # --- Writing ---------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Write what a writer took and did not finish; return how many."""
+        taken = self.handoff.taken()
+        if taken:
+            logger.warning(
+                "Recovering %d article(s) taken by a writer that stopped before"
+                " finishing them",
+                len(taken),
+            )
+        for message in taken:
+            self.write(message)
+        return len(taken)
+
+    def serve(self, *, drain: bool) -> None:
+        """Write hand-overs as they come until stopped, or until none waits (drain)."""
+        while not self.stopping:
+            if time.monotonic() - self._claimed_at > self.ttl_ms / 3000:
+                self.claim()
+            self.mirror_unfinished()
+            message = self.handoff.take(0 if drain else POLL)
+            if message is None:
+                # Nothing waits: a good moment to tell downstream tools what changed.
+                self.record()
+                if drain:
+                    return
+                continue
+            self.write(message)
+
+    def write(self, message: bytes) -> None:
+        """Archive one taken message, then mark it done; a bad one is set aside."""
+        try:
+            decoded = decode(message)
+        except MessageError as exc:
+            self.reject(message, str(exc))
+            return
+        if isinstance(decoded, Seen):
+            self.adopt(decoded, message)
+            return
+        try:
+            self.pipeline.process_item(decoded)
+        except (DropItem, RuntimeError) as exc:
+            failure = getattr(self.pipeline, "failure", None)
+            if failure is not None:
+                # The disk refused the write (ArchivePipeline says why); the next
+                # article would meet the same disk. This one waits in Redis.
+                raise ArchiveUnwritableError(
+                    f"cannot write into the archive {self.root}"
+                    f" ({failure}); the article waits in Redis"
+                ) from exc
+            if isinstance(exc, RuntimeError):
+                raise
+            self.reject(message, str(exc))
+            return
+        self.handoff.done(message, decoded.doc_id, decoded.feed_mtime)
+
+    def adopt(self, seen: Seen, message: bytes) -> None:
+        """A row rebuilt by ``reindex`` takes the feed's mtime (as a crawl does)."""
+        index = self.pipeline.store.index
+        row = index.get(seen.doc_id)
+        if row is None or not row.archived:
+            self.handoff.forget(message)
+            return
+        mtime = row.feed_mtime
+        if mtime is None:
+            index.saw(seen.doc_id, seen.url, seen.feed_mtime)
+            mtime = seen.feed_mtime
+        self.handoff.done(message, seen.doc_id, mtime)
+
+    def reject(self, message: bytes, why: str) -> None:
+        """Set ``message`` aside in ``items:rejected``; the crawl goes on."""
+        logger.warning("Not archived: %s", why)
+        self.stats.inc_value("archive/rejected")
+        self.rejected += 1
+        self.handoff.reject(message)
+
+    # --- The runs log ----------------------------------------------------------------
+
+    def article_archived(self, path: str, change: str) -> None:
+        self._record[change].append(path)
+
+    def _new_record(self) -> dict[str, Any]:
+        value = self.stats.get_value
+        return {
+            "start": datetime.now(UTC),
+            "created": [],
+            "updated": [],
+            "base": {
+                "new": value("archive/written", 0),
+                "updated": value("archive/updated", 0),
+                "unchanged": value("archive/skipped/unchanged", 0),
+                "failed": self.rejected,
+            },
+        }
+
+    def record(self) -> None:
+        """Append what was written since the last record to the runs log, if any.
+
+        Workers keep no record; the writer's lines let ``scrapy changes`` tell
+        downstream tools what changed, as after single-machine runs.
+        """
+        value = self.stats.get_value
+        base = self._record["base"]
+        counts = {
+            "new": value("archive/written", 0) - base["new"],
+            "updated": value("archive/updated", 0) - base["updated"],
+            "unchanged": value("archive/skipped/unchanged", 0) - base["unchanged"],
+            "skipped": 0,
+            "failed": self.rejected - base["failed"],
+        }
+        if not any(counts.values()):
+            return
+        started: datetime = self._record["start"]
+        append_run(
+            self.root,
+            {
+                "run": f"{started:%Y%m%dT%H%M%S%fZ}-{os.getpid()}",
+                "start": started.isoformat(),
+                "end": datetime.now(UTC).isoformat(),
+                "exit_status": 0,
+                "finish_reason": "written",
+                "writer": self.identity,
+                "counts": counts,
+                "created": self._record["created"],
+                "updated": self._record["updated"],
+            },
+        )
+        logger.info(
+            "Archive writer: %s",
+            ", ".join(f"{n} {k}" for k, n in counts.items() if k != "skipped"),
+        )
+        self._record = self._new_record()

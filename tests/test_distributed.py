@@ -1,0 +1,801 @@
+"""Distributed mode: crawl workers and the archive writer on a real redis-server.
+
+Each test starts its own ``redis-server`` on a free loopback port in a temporary
+folder, and real ``scrapy crawl`` workers and ``scrapy writer`` processes against
+a replica of the site; what they leave is compared with the archive of a
+single-machine run of the same replica, byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+import pytest
+import redis
+from scrapy.http import HtmlResponse, Request
+from scrapy.utils.project import get_project_settings
+from scrapy.utils.test import get_crawler
+
+from newscrawl.archive import DEFAULT_PATH_TEMPLATE
+from newscrawl.archive.index import ArchiveIndex, IndexRow
+from newscrawl.archive.runlog import read_runs
+from newscrawl.archive.store import ArticleStore
+from newscrawl.distributed.addon import DistributedMode
+from newscrawl.distributed.codec import Seen, decode, encode_item, encode_seen
+from newscrawl.distributed.handoff import ArchivedIds, Handoff
+from newscrawl.distributed.middleware import SharedArchivedArticlesMiddleware
+from newscrawl.distributed.runs import Membership
+from newscrawl.distributed.shared import Keys, shown_url
+from newscrawl.distributed.writer import ArchiveWriter, WriterClaimedError
+from newscrawl.items import Article
+from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
+from newscrawl.sina.dates import BEIJING
+from replica.crawl import PROJECT_ROOT, crawl_command, run_crawl
+from replica.server import Replica
+from replica.site import generated_site
+
+REDIS_SERVER = shutil.which("redis-server")
+KEYS = Keys("newscrawl")
+#: Short, so that the workers of test 2 notice the killed one soon.
+WORKER_TIMEOUT = "6"
+#: Longest wait for any one process or condition; reaching it fails the test.
+PATIENCE = 240.0
+SMALL = 200
+
+
+def needs_redis_server() -> str:
+    """The redis-server binary; skips the test without one, except in CI."""
+    if REDIS_SERVER is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is missing: .ci/run installs it (apt-get)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    return REDIS_SERVER
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Wait until ``condition()``; fail the test if it never comes."""
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+class RedisServer:
+    """A redis-server of the test's own, on 127.0.0.1, with its data in ``folder``."""
+
+    def __init__(self, folder: Path, *, aof: bool = False) -> None:
+        self.binary = needs_redis_server()
+        self.folder = folder
+        self.aof = aof
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    def start(self) -> RedisServer:
+        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--dir", str(self.folder), "--save", ""]
+        argv += ["--appendonly", "yes" if self.aof else "no"]
+        with (self.folder / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=log)
+        client = self.client()
+
+        def answers() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"redis-server exited: {(self.folder / 'redis.log').read_text()}"
+                )
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_for(answers, "redis-server to answer")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: with AOF, Redis saves and exits
+            self.process.wait(timeout=PATIENCE)
+        self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Proc:
+    """A worker or writer subprocess whose stderr goes to a file."""
+
+    popen: subprocess.Popen[bytes]
+    log: Path
+    _file: IO[bytes] = field(repr=False)
+
+    def wait(self) -> int:
+        code = self.popen.wait(timeout=PATIENCE)
+        self._file.close()
+        return code
+
+    def kill(self) -> None:
+        self.popen.send_signal(signal.SIGKILL)
+        self.wait()
+
+    def text(self) -> str:
+        return self.log.read_text("utf-8")
+
+
+@dataclass
+class Deployment:
+    """A replica, a Redis and an archive, with workers and writers to start."""
+
+    replica: Replica
+    server: RedisServer
+    folder: Path
+    pages: int
+    procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def archive(self) -> Path:
+        return self.folder / "archive"
+
+    def client(self) -> redis.Redis:
+        return self.server.client()
+
+    def _start(self, name: str, argv: list[str]) -> Proc:
+        log = self.folder / f"{name}.log"
+        file = log.open("wb")
+        popen = subprocess.Popen(
+            argv,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=file,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        proc = Proc(popen, log, file)
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, name: str) -> Proc:
+        # Workers get an archive folder of their own, which they must not touch.
+        argv = crawl_command(
+            self.replica.feed_url,
+            self.folder / f"{name}-archive",
+            f"pages={self.pages}",
+            settings={
+                "REDIS_URL": self.server.url,
+                "REDIS_WORKER_TIMEOUT": WORKER_TIMEOUT,
+            },
+        )
+        return self._start(name, argv)
+
+    def writer(self, name: str, *options: str) -> Proc:
+        """A writer, once it has published the archived ids (start it first)."""
+        argv = [sys.executable, "-m", "scrapy", "writer", *options]
+        argv += ["-s", f"REDIS_URL={self.server.url}"]
+        argv += ["-s", f"ARCHIVE_DIR={self.archive}"]
+        argv += ["-s", f"REDIS_WORKER_TIMEOUT={WORKER_TIMEOUT}"]
+        proc = self._start(name, argv)
+        wait_for(
+            lambda: "taking hand-overs" in proc.text() or proc.popen.poll() is not None,
+            "the writer to start",
+        )
+        return proc
+
+    def run_workers(self, count: int, prefix: str = "worker") -> list[Proc]:
+        workers = [self.worker(f"{prefix}{i}") for i in range(count)]
+        for proc in workers:
+            proc.wait()
+        return workers
+
+    def handed_over_all(self) -> bool:
+        """Nothing waits for the writer, nothing it took is unfinished."""
+        client = self.client()
+        return bool(client.llen(KEYS.items) + client.llen(KEYS.processing) == 0)
+
+    def stop_writer(self, writer: Proc) -> int:
+        wait_for(self.handed_over_all, "the writer to write every hand-over")
+        writer.popen.send_signal(signal.SIGTERM)
+        return writer.wait()
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.popen.poll() is None:
+                proc.kill()
+
+
+@pytest.fixture
+def deployment(
+    small_replica: Replica, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[Deployment]:
+    small_replica.clear_log()
+    deployed = Deployment(small_replica, redis_server, tmp_path, SMALL // 50 + 1)
+    try:
+        yield deployed
+    finally:
+        deployed.cleanup()
+
+
+# --- What a run leaves -------------------------------------------------------------
+
+
+def article_files(root: Path) -> dict[str, bytes]:
+    """The bytes of every article file of an archive, by archive-relative path."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*.md"))
+        if not p.relative_to(root).parts[0].startswith(".")
+    }
+
+
+def archived_paths(log: str) -> list[str]:
+    """The paths a writer's log says it archived (ArchivePipeline's INFO line)."""
+    return re.findall(r"\] INFO: Archived (\S+) \(", log)
+
+
+def verify(archive: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy", "verify", "-s", f"ARCHIVE_DIR={archive}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        check=False,
+    )
+
+
+def single_machine_archive(
+    replica: Replica, folder: Path, pages: int
+) -> dict[str, bytes]:
+    """The archive a single-machine run of ``replica`` writes (no Redis at all)."""
+    run = run_crawl(replica.feed_url, folder, f"pages={pages}", timeout=PATIENCE)
+    assert run.returncode == 0, run.stderr[-3000:]
+    replica.clear_log()
+    return article_files(folder)
+
+
+@pytest.fixture(scope="module")
+def small_replica() -> Iterator[Replica]:
+    with Replica(generated_site(SMALL, seed=5)) as replica:
+        yield replica
+
+
+@pytest.fixture(scope="module")
+def small_expected(
+    small_replica: Replica, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, bytes]:
+    needs_redis_server()
+    folder = tmp_path_factory.mktemp("single-machine")
+    expected = single_machine_archive(small_replica, folder, SMALL // 50 + 1)
+    assert len(expected) == SMALL
+    return expected
+
+
+def busy_workers(client: redis.Redis) -> list[str]:
+    """The ids (host:pid:random) of the workers Redis counts as busy."""
+    return [cast(bytes, m).decode() for m in client.zrange(KEYS.busy, 0, -1)]
+
+
+def doc_id_of(path: str) -> str:
+    return path.rsplit("-", 1)[-1].removesuffix(".md")
+
+
+def request_paths_of(replica: Replica, paths: list[str]) -> set[str]:
+    """The article page paths of the replica for these archive paths."""
+    by_id = {a.doc_id: a.path for a in replica.site.articles()}
+    return {by_id[doc_id_of(p)] for p in paths}
+
+
+# --- 1 and 5: three workers and a writer; a second run --------------------------------
+
+
+@dataclass
+class ThousandRun:
+    deployment: Deployment
+    expected: dict[str, bytes]
+    requests: list[str]
+    feed_requests: list[str]
+    workers: list[Proc]
+    writer: Proc
+    writer_status: int
+    memory: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def thousand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThousandRun]:
+    needs_redis_server()
+    folder = tmp_path_factory.mktemp("thousand")
+    server = RedisServer(folder / "redis").start()
+    with Replica(generated_site(1000, seed=9)) as replica:
+        deployed = Deployment(replica, server, folder, 21)
+        try:
+            expected = single_machine_archive(replica, folder / "single-machine", 21)
+            writer = deployed.writer("writer")
+            workers = deployed.run_workers(3)
+            status = deployed.stop_writer(writer)
+            client = deployed.client()
+            memory = {
+                "archived_hash": int(client.memory_usage(KEYS.archived) or 0),
+                "used_memory": int(client.info("memory")["used_memory"]),
+                "keys": int(client.dbsize()),
+            }
+            yield ThousandRun(
+                deployed,
+                expected,
+                replica.article_requests(),
+                replica.feed_requests(),
+                workers,
+                writer,
+                status,
+                memory,
+            )
+        finally:
+            deployed.cleanup()
+            server.stop()
+
+
+def test_three_workers_and_a_writer_archive_as_one_machine(
+    thousand: ThousandRun,
+) -> None:
+    deployed = thousand.deployment
+    site = deployed.replica.site
+    for worker in thousand.workers:
+        assert worker.popen.returncode == 0, worker.text()[-3000:]
+        assert "Worker done (ok)" in worker.text()
+        assert "Traceback" not in worker.text()
+        # scrapy-redis's own scheduler passes arguments Scrapy 2.19 deprecates.
+        assert "DeprecationWarning" not in worker.text()
+    assert thousand.writer_status == 0, thousand.writer.text()[-3000:]
+    # Every article page requested exactly once, by one of the three workers.
+    assert Counter(thousand.requests) == Counter(a.path for a in site.articles())
+    # Each of the 20 feed pages once, not once per worker.
+    assert len(thousand.feed_requests) == 20
+    assert len(set(thousand.feed_requests)) == 20
+    # The work was shared: each worker handed over some articles.
+    handed = [
+        int(re.search(r"Worker done \(ok\): (\d+) handed over", w.text())[1])  # type: ignore[index]
+        for w in thousand.workers
+    ]
+    assert sum(handed) == 1000
+    assert all(handed), handed
+    # Archived exactly once: one "Archived" line and one record entry per file.
+    archived = archived_paths(thousand.writer.text())
+    assert Counter(archived) == Counter(thousand.expected.keys())
+    runs = list(read_runs(deployed.archive))
+    assert Counter(p for r in runs for p in r["created"]) == Counter(
+        thousand.expected.keys()
+    )
+    assert [p for r in runs for p in r["updated"]] == []
+    # The same archive as a single-machine run: same paths, same bytes.
+    assert article_files(deployed.archive) == thousand.expected
+    check = verify(deployed.archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # Workers never touch an archive: theirs stay absent.
+    assert not any((deployed.folder / f"worker{i}-archive").exists() for i in range(3))
+    # What Redis keeps between runs: the archived ids, no fingerprints, no queue.
+    client = deployed.client()
+    assert client.hlen(KEYS.archived) == 1000
+    assert client.keys(KEYS.prefix + ":dupefilter:*") == []
+    assert client.zcard(KEYS.requests) == 0
+    assert not client.exists(KEYS.unfinished)
+    print(f"\nRedis after 1000 articles: {thousand.memory}")
+
+
+def test_a_second_run_over_an_unchanged_site_fetches_no_article(
+    thousand: ThousandRun,
+) -> None:
+    deployed = thousand.deployment
+    replica = deployed.replica
+    replica.clear_log()
+    writer = deployed.writer("writer-again")
+    workers = deployed.run_workers(2, prefix="again")
+    assert deployed.stop_writer(writer) == 0, writer.text()[-3000:]
+    for worker in workers:
+        assert worker.popen.returncode == 0, worker.text()[-3000:]
+    assert replica.article_requests() == []
+    # Page 1 holds nothing new: no page after it is read. (Once, or twice if one
+    # worker saw the run through before the other started: that one starts a run.)
+    feed = replica.feed_requests()
+    assert len(feed) in (1, 2)
+    assert {re.search(r"[?&]page=(\d+)", r)[1] for r in feed} == {"1"}  # type: ignore[index]
+    assert archived_paths(writer.text()) == []
+    assert article_files(deployed.archive) == thousand.expected
+
+
+# --- 2: a worker killed mid-run ------------------------------------------------------
+
+
+def test_a_killed_worker_loses_nothing_after_one_more_run(
+    deployment: Deployment, small_expected: dict[str, bytes]
+) -> None:
+    replica = deployment.replica
+    client = deployment.client()
+    writer = deployment.writer("writer")
+    workers = [deployment.worker(f"worker{i}") for i in range(3)]
+    # Killed while it takes part in the run and holds work (or did just now).
+    victim = f"{socket.gethostname()}:{workers[0].popen.pid}:"
+    wait_for(
+        lambda: (
+            len(replica.article_requests()) >= 60
+            and any(m.startswith(victim) for m in busy_workers(client))
+        ),
+        "60 article requests, the first worker busy",
+    )
+    workers[0].kill()
+    for worker in workers[1:]:
+        assert worker.wait() == 0, worker.text()[-3000:]
+    assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    first = replica.article_requests()
+    # No page fetched twice, even the killed worker's.
+    assert len(first) == len(set(first))
+    archived_first = set(article_files(deployment.archive))
+    check = verify(deployment.archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # The run did not finish everything: the next one reads every feed page.
+    assert client.exists(KEYS.unfinished)
+
+    replica.clear_log()
+    writer = deployment.writer("writer-again")
+    (again,) = deployment.run_workers(1, prefix="again")
+    assert again.popen.returncode == 0, again.text()[-3000:]
+    assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    second = replica.article_requests()
+    # Exactly what the first run had not archived, each once.
+    missing = set(small_expected) - archived_first
+    assert Counter(second) == Counter(request_paths_of(replica, sorted(missing)))
+    assert article_files(deployment.archive) == small_expected
+    logs = (deployment.folder / "writer.log").read_text() + writer.text()
+    assert Counter(archived_paths(logs)) == Counter(small_expected.keys())
+    assert not client.exists(KEYS.unfinished)
+
+
+# --- 3: the writer killed mid-run -----------------------------------------------------
+
+
+def test_a_killed_writer_loses_and_doubles_nothing(
+    deployment: Deployment, small_expected: dict[str, bytes]
+) -> None:
+    client = deployment.client()
+    writer = deployment.writer("writer")
+    workers = [deployment.worker(f"worker{i}") for i in range(2)]
+    wait_for(lambda: client.hlen(KEYS.archived) >= 50, "50 archived articles")
+    writer.kill()
+    # What a writer killed between taking an article and writing it leaves.
+    wait_for(lambda: client.llen(KEYS.items) > 0, "an article waiting")
+    client.lmove(KEYS.items, KEYS.processing, "RIGHT", "LEFT")
+    taken = client.llen(KEYS.processing)
+    restarted = deployment.writer("writer-restarted")
+    for worker in workers:
+        assert worker.wait() == 0, worker.text()[-3000:]
+    assert deployment.stop_writer(restarted) == 0, restarted.text()[-3000:]
+    assert f"Recovering {taken} article(s)" in restarted.text()
+    assert article_files(deployment.archive) == small_expected
+    check = verify(deployment.archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # Nothing written twice: no path archived by both writers, none updated.
+    both = archived_paths(writer.text()) + archived_paths(restarted.text())
+    assert max(Counter(both).values()) == 1
+    assert "Updated" not in writer.text() + restarted.text()
+    requests = deployment.replica.article_requests()
+    assert Counter(requests) == Counter(a.path for a in deployment.replica.site)
+
+
+# --- 4: Redis stopped mid-run ------------------------------------------------------
+
+
+@pytest.mark.parametrize("aof", [True, False], ids=["aof", "no-persistence"])
+def test_redis_stopped_mid_run_fails_clearly_and_a_rerun_completes(
+    aof: bool,
+    small_replica: Replica,
+    small_expected: dict[str, bytes],
+    tmp_path: Path,
+) -> None:
+    small_replica.clear_log()
+    server = RedisServer(tmp_path / "redis", aof=aof).start()
+    deployed = Deployment(small_replica, server, tmp_path, SMALL // 50 + 1)
+    try:
+        client = deployed.client()
+        writer = deployed.writer("writer")
+        workers = [deployed.worker(f"worker{i}") for i in range(2)]
+        wait_for(
+            lambda: (
+                len(small_replica.article_requests()) >= 40
+                and client.hlen(KEYS.archived) >= 20
+            ),
+            "40 article requests and 20 archived articles",
+        )
+        # Every process freezes at its next Redis write: all are mid-run now.
+        client.client_pause(int(PATIENCE * 1000), all=False)
+        assert len(small_replica.article_requests()) < SMALL
+        assert all(proc.popen.poll() is None for proc in [*workers, writer])
+        server.stop()
+        for proc in [*workers, writer]:
+            assert proc.wait() == 6, proc.text()[-3000:]  # REDIS_UNAVAILABLE
+            assert "Traceback" not in proc.text()
+            assert re.search(
+                rf"Redis at {re.escape(server.url)} is unavailable while", proc.text()
+            ), proc.text()[-3000:]
+        check = verify(deployed.archive)
+        assert check.returncode == 0, check.stdout + check.stderr
+        partial = article_files(deployed.archive)
+        assert partial.items() <= small_expected.items()
+
+        server.start()
+        small_replica.clear_log()
+        writer = deployed.writer("writer-again")
+        (again,) = deployed.run_workers(1, prefix="again")
+        assert again.popen.returncode == 0, again.text()[-3000:]
+        assert deployed.stop_writer(writer) == 0, writer.text()[-3000:]
+        assert article_files(deployed.archive) == small_expected
+        check = verify(deployed.archive)
+        assert check.returncode == 0, check.stdout + check.stderr
+        # Nothing archived before Redis stopped is fetched again.
+        requests = small_replica.article_requests()
+        assert not set(requests) & request_paths_of(small_replica, list(partial))
+    finally:
+        deployed.cleanup()
+        server.stop()
+
+
+# --- Without a Redis server: settings, messages, the run protocol ------------------
+
+
+def test_without_redis_url_the_add_on_changes_nothing() -> None:
+    settings = get_project_settings()
+    before = settings.copy_to_dict()
+    DistributedMode().update_settings(settings)
+    assert settings.copy_to_dict() == before
+
+
+def test_with_redis_url_the_add_on_makes_a_worker() -> None:
+    settings = get_project_settings()
+    settings.set("REDIS_URL", "redis://127.0.0.1:6379/0", priority="cmdline")
+    DistributedMode().update_settings(settings)
+    names = {
+        name: {_name(k): v for k, v in settings.getdict(name).items()}
+        for name in ("ITEM_PIPELINES", "SPIDER_MIDDLEWARES", "EXTENSIONS")
+    }
+    assert _name(settings["SCHEDULER"]) == "SharedScheduler"
+    assert _name(settings["DUPEFILTER_CLASS"]) == "RunDupeFilter"
+    assert names["ITEM_PIPELINES"]["HandoffPipeline"] == 300
+    assert "ArchivePipeline" not in names["ITEM_PIPELINES"]
+    assert names["SPIDER_MIDDLEWARES"]["SharedArchivedArticlesMiddleware"] == 950
+    assert "ArchivedArticlesMiddleware" not in names["SPIDER_MIDDLEWARES"]
+    assert names["EXTENSIONS"]["WorkerOutcome"] == 500
+
+
+def _name(component: Any) -> str:
+    return str(getattr(component, "__name__", component)).rsplit(".", 1)[-1]
+
+
+def test_an_article_crosses_over_unchanged() -> None:
+    from datetime import UTC, datetime
+
+    article = Article(
+        url="https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml",
+        doc_id="ikmvwzxq0000001",
+        channel="china",
+        categories=("金融", "新浪财经", "新浪财经－国內"),
+        author="新浪财经",
+        default_image="https://n.sinaimg.cn/x.png",
+        title_raw="标题 {raw}",
+        title="标题",
+        published_raw="1618919498",
+        published_source="feed",
+        published=datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC),
+        body_raw="<p>正文 \u2028 ﻿</p>",
+        updated_raw="2021年04月20日 19:51",
+        updated=datetime(2021, 4, 20, 19, 51, tzinfo=BEIJING),
+        feed_mtime=1618919500,
+        keywords=["工信部", "互联网"],
+        body="<p>正文</p>",
+        image="",
+    )
+    back = decode(encode_item(article))
+    assert back == article
+    assert isinstance(back, Article)
+    assert back.updated is not None and back.updated.tzname() == "Asia/Shanghai"
+    assert back.categories == article.categories
+    seen = Seen("ikmvwzxq0000001", article.url, 5)
+    assert decode(encode_seen(seen)) == seen
+
+
+def test_a_password_stays_out_of_the_logs() -> None:
+    assert (
+        shown_url("redis://:s3cret@10.0.0.5:6380/1") == "redis://:***@10.0.0.5:6380/1"
+    )
+    assert shown_url("redis://u:s3cret@h/0") == "redis://u:***@h/0"
+    assert shown_url("redis://h:6379/0") == "redis://h:6379/0"
+
+
+# --- The run protocol, on a real server, step by step -------------------------------
+
+
+def member(server: RedisServer, name: str) -> Membership:
+    return Membership(server.client(), KEYS, name, timeout=30)
+
+
+def test_a_run_ends_with_its_last_worker(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    a, b = member(redis_server, "a"), member(redis_server, "b")
+    joined = a.join("run-1")
+    assert (joined.run, joined.resuming) == ("run-1", False)
+    assert b.join("run-2").run == "run-1"
+    client.sadd(KEYS.dupefilter("run-1"), "fingerprint")
+    client.zadd(KEYS.requests, {b"request": 0})
+    # A request queued: nobody may close.
+    assert a.idle() > 0
+    assert b.pop() == b"request"
+    # b is busy with it (atomically with the pop): a waits; b, idle, does not.
+    assert a.idle() == 1
+    assert b.idle() == 0
+    assert a.idle() == 0
+    assert a.leave(finished=True) is False
+    assert b.leave(finished=True) is True
+    # Over: no fingerprint, no member, no marker left.
+    assert client.keys("*") == []
+
+
+def test_a_dead_worker_makes_the_next_run_read_every_page(
+    redis_server: RedisServer,
+) -> None:
+    client = redis_server.client()
+    a, b = member(redis_server, "a"), member(redis_server, "b")
+    a.join("run-1")
+    b.join("run-1")
+    # b dies: its heartbeat runs out (as if TIMEOUT had passed without one).
+    client.zadd(KEYS.workers, {"b": 0})
+    client.zadd(KEYS.busy, {"b": 0})
+    assert a.idle() == 0
+    assert a.leave(finished=True) is True
+    # b's requests were lost for run 1: run 2 reads every feed page.
+    assert client.exists(KEYS.unfinished)
+    assert a.join("run-2").resuming is True
+    assert b.join("run-x").run == "run-2"
+    assert a.leave(finished=True) is False
+    assert b.leave(finished=True) is True
+    # Run 2 ended cleanly: run 3 stops at the first known feed page again.
+    assert a.join("run-3").resuming is False
+
+
+def test_a_run_whose_workers_all_died_is_abandoned(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    a = member(redis_server, "a")
+    a.join("run-1")
+    client.sadd(KEYS.dupefilter("run-1"), "fingerprint")
+    client.zadd(KEYS.workers, {"a": 0})
+    c = member(redis_server, "c")
+    joined = c.join("run-2")
+    assert (joined.run, joined.resuming, joined.abandoned) == ("run-2", True, "run-1")
+    assert not client.exists(KEYS.dupefilter("run-1"))
+
+
+# --- Components, in process ----------------------------------------------------------
+
+
+class DirectLink:
+    """A WorkerLink's ``call`` without a crawler: the command, as it is."""
+
+    def call(self, doing: str, command: Callable[[], Any]) -> Any:
+        return command()
+
+
+def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.hset(
+        KEYS.archived, mapping={"iknown": "100", "ichanged": "100", "irebuilt": ""}
+    )
+    crawler = get_crawler()
+    middleware = SharedArchivedArticlesMiddleware(
+        crawler.stats,
+        cast(Any, DirectLink()),
+        ArchivedIds(client, KEYS),
+        Handoff(client, KEYS),
+        member(redis_server, "a"),
+    )
+
+    def article(doc_id: str, mtime: int) -> Request:
+        url = f"http://127.0.0.1/roll/2021-04-20/doc-{doc_id}.shtml"
+        return Request(url, meta={DOC_ID: doc_id, FEED_MTIME: mtime})
+
+    next_page = Request(
+        "http://127.0.0.1/api?page=2", dont_filter=True, meta={FEED_PAGE: 2}
+    )
+    outputs = [
+        article("iknown", 100),
+        article("ichanged", 200),
+        article("irebuilt", 300),
+        article("inew", 100),
+        next_page,
+    ]
+    feed = Request("http://127.0.0.1/api?page=1", meta={FEED_PAGE: 1})
+    response = HtmlResponse(feed.url, body=b"{}", request=feed)
+
+    async def through() -> list[Any]:
+        async def result() -> AsyncIterator[Any]:
+            for output in outputs:
+                yield output
+
+        return [o async for o in middleware.process_spider_output(response, result())]
+
+    passed = asyncio.run(through())
+    assert [o.meta.get(DOC_ID) for o in passed] == ["ichanged", "inew", None]
+    # The next feed page goes through the run's dupefilter: once per run.
+    assert passed[-1].url == next_page.url
+    assert passed[-1].dont_filter is False
+    # The row rebuilt without a mtime adopts the feed's, through the writer.
+    assert [decode(cast(bytes, m)) for m in client.lrange(KEYS.items, 0, -1)] == [
+        Seen("irebuilt", article("irebuilt", 300).url, 300)
+    ]
+    stats = crawler.stats.get_stats()
+    assert stats["archive/skipped/known"] == 2
+    assert stats["archive/refetch/mtime_changed"] == 1
+
+
+def test_the_writer_adopts_mtimes_and_sets_bad_messages_aside(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    root = tmp_path / "archive"
+    path = "金融/新浪财经/新浪财经－国內/2021-04-20-irebuilt.md"
+    store = ArticleStore(root, DEFAULT_PATH_TEMPLATE)
+    # As `reindex` leaves a row: archived, no feed mtime.
+    store.store(IndexRow(doc_id="irebuilt", url="http://x/irebuilt", path=path), b"x")
+    store.close()
+    settings = get_project_settings()
+    settings.set("ARCHIVE_DIR", str(root), priority="cmdline")
+    settings.set("REDIS_URL", redis_server.url, priority="cmdline")
+    writer = ArchiveWriter.from_settings(settings)
+    writer.claim()
+    assert writer.publish() == 1
+    assert client.hgetall(KEYS.archived) == {b"irebuilt": b""}
+    handoff = Handoff(client, KEYS)
+    handoff.put(encode_seen(Seen("irebuilt", "http://x/irebuilt", 300)))
+    handoff.put(b"not a message")
+    writer.serve(drain=True)
+    assert client.hgetall(KEYS.archived) == {b"irebuilt": b"300"}
+    assert client.lrange(KEYS.rejected, 0, -1) == [b"not a message"]
+    assert client.llen(KEYS.processing) == 0
+    # One writer: another archive's writer is refused while this one runs.
+    settings.set("ARCHIVE_DIR", str(tmp_path / "other"), priority="cmdline")
+    other = ArchiveWriter.from_settings(settings)
+    with pytest.raises(WriterClaimedError, match="another archive writer"):
+        other.claim()
+    other.close()
+    writer.close()
+    writer.release()
+    assert not client.exists(KEYS.writer)
+    row = ArchiveIndex.for_archive(root).get("irebuilt")
+    assert row is not None and row.feed_mtime == 300
