@@ -32,6 +32,7 @@ class ExitStatus(IntEnum):
     ARTICLES_FAILED = 4  # more articles failed than RUN_MAX_FAILED_RATIO allows
     LOCKED = 5  # another run holds the archive
     REDIS_UNAVAILABLE = 6  # distributed mode: Redis failed (newscrawl/distributed)
+    ARCHIVE_FAILED = 7  # the archive could not be written, or its index read
 
 
 class RunOutcome:
@@ -95,11 +96,11 @@ class RunOutcome:
         attempted = (
             counts["new"] + counts["updated"] + counts["unchanged"] + counts["failed"]
         )
-        if self.stats.get_value("sina/feed/failed", 0):
+        if self.stats.get_value("archive/failed", 0):
+            self.exit_status = ExitStatus.ARCHIVE_FAILED
+        elif self.stats.get_value("sina/feed/failed", 0):
             self.exit_status = ExitStatus.FEED_UNREADABLE
-        elif self.stats.get_value("archive/failed", 0) or (
-            attempted and counts["failed"] / attempted > self.max_failed_ratio
-        ):
+        elif attempted and counts["failed"] / attempted > self.max_failed_ratio:
             self.exit_status = ExitStatus.ARTICLES_FAILED
         self.stats.set_value("run/exit_status", int(self.exit_status))
         ok = self.exit_status == ExitStatus.OK
@@ -112,7 +113,15 @@ class RunOutcome:
             summary,
         )
         if self.archive is not None:
-            append_run(self.archive, self.record(counts, reason))
+            try:
+                append_run(self.archive, self.record(counts, reason))
+            except OSError as exc:
+                # A full or read-only disk: the run already failed for it; say that
+                # its record is missing too, in one line.
+                self.exit_status = ExitStatus.ARCHIVE_FAILED
+                logger.error(
+                    "Cannot append this run's record to %s: %s", self.archive, exc
+                )
 
     def record(self, counts: dict[str, int], reason: str) -> dict[str, Any]:
         """This run's line in the runs log."""

@@ -102,11 +102,11 @@ def assert_failed_cleanly(
         failure[0],
     ), failure[0]
     assert [e for e in errors if e not in failure][-1].endswith(
-        "Run FAILED (articles failed): "
+        "Run FAILED (archive failed): "
         f"{counts.get('archive/written', 0)} new, 0 updated, 0 unchanged,"
         f" 3 skipped, {counts['item_dropped_count']} failed"
     )
-    assert result.returncode == 4  # ExitStatus.ARTICLES_FAILED
+    assert result.returncode == 7  # ExitStatus.ARCHIVE_FAILED
     assert counts["archive/failed"] == counts[f"archive/failed/{errno_name}"] == 1
     assert "'finish_reason': 'archive_failed'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -196,11 +196,6 @@ def test_read_only_archive_stops_the_run_and_keeps_the_archive_whole(
     assert crawl_stats(result).get("archive/written", 0) == 0
 
 
-@pytest.mark.xfail(
-    reason="newscrawl/commands/crawl.py lets the archive lock's OSError escape as a"
-    " traceback when .newscrawl/ itself is read-only (not this change's file)",
-    strict=True,
-)
 def test_wholly_read_only_archive_fails_with_one_line(
     baseline: Path, tmp_path: Path
 ) -> None:
@@ -212,5 +207,8 @@ def test_wholly_read_only_archive_fails_with_one_line(
             result = crawl(replica, archive)
     finally:
         subprocess.run(["chattr", "-R", "-i", str(archive)], check=True)
-    assert result.returncode != 0
+    assert result.returncode == 7  # ExitStatus.ARCHIVE_FAILED, before any request
     assert "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("newscrawl:")]
+    assert line.startswith("newscrawl: cannot use the archive:")
+    assert replica.requests == []

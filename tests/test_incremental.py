@@ -473,9 +473,13 @@ def test_a_crawl_refuses_a_damaged_index(replica: Replica, archive: Path) -> Non
 
     run = run_crawl(replica.feed_url, archive)
 
-    # Not "nothing new, all is well": the run failed, and says how to repair.
-    assert run.returncode == 4, run.stderr[-3000:]
-    assert "run `scrapy reindex` to rebuild it" in run.stderr
+    # Not "nothing new, all is well": the run failed at once, and says how to
+    # repair, in one line.
+    assert run.returncode == 7, run.stderr[-3000:]  # ExitStatus.ARCHIVE_FAILED
+    (line,) = [x for x in run.stderr.splitlines() if "reindex" in x]
+    assert line.startswith("newscrawl: cannot use the archive: the index")
+    assert line.endswith("run `scrapy reindex` to rebuild it")
+    assert "Traceback" not in run.stderr
     assert replica.article_requests() == []
     # The index is the memory of what is archived: never recreated silently.
     assert without_run_files(snapshot(archive)) == without_run_files(before)

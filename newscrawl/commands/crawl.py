@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
+from newscrawl.archive.index import ArchiveIndex, IndexUnusableError, index_path
 from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
 from newscrawl.distributed import enabled as distributed
 from newscrawl.extensions import ExitStatus, RunOutcome
@@ -20,9 +21,21 @@ if TYPE_CHECKING:
 
 
 def hold_archive(settings: BaseSettings) -> ArchiveLock:
-    """Take the archive's lock for this process; ArchiveLockedError if taken."""
-    lock = ArchiveLock(Path(settings.get("ARCHIVE_DIR", "archive")))
+    """Take the archive's lock for this process, and check its index opens.
+
+    Raises ArchiveLockedError if another run holds it, OSError if the archive
+    cannot be written, IndexUnusableError if its index is damaged: all before
+    anything is fetched.
+    """
+    root = Path(settings.get("ARCHIVE_DIR", "archive"))
+    lock = ArchiveLock(root)
     lock.acquire()
+    try:
+        if index_path(root).exists():
+            ArchiveIndex.for_archive(root, create=False).close()
+    except IndexUnusableError:
+        lock.release()
+        raise
     return lock
 
 
@@ -47,6 +60,10 @@ class Command(ScrapyCrawlCommand):
             # One clear line and a status of its own: cron may simply try later.
             print(f"newscrawl: {exc}; not starting a second run", file=sys.stderr)
             self.exitcode = int(ExitStatus.LOCKED)
+            return
+        except (OSError, IndexUnusableError) as exc:
+            print(f"newscrawl: cannot use the archive: {exc}", file=sys.stderr)
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
             return
         try:
             self.crawler_process.crawl(crawler, **opts.spargs)
