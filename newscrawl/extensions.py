@@ -78,6 +78,9 @@ class RunOutcome:
     def article_archived(self, path: str, change: str) -> None:
         self.changed[change].append(path)
 
+    #: The first word of the summary line.
+    label = "Run"
+
     def counts(self) -> dict[str, int]:
         """New, updated, unchanged, skipped and failed articles of this run."""
         value = self.stats.get_value
@@ -86,31 +89,42 @@ class RunOutcome:
             "updated": value("archive/updated", 0),
             "unchanged": value("archive/skipped/unchanged", 0),
             "skipped": value("archive/skipped/known", 0),
-            "failed": value("sina/article/failed", 0)
-            + value("item_dropped_count", 0)
-            + value("spider_exceptions/count", 0),
+            "failed": self.failures(),
         }
+
+    def failures(self) -> int:
+        """Articles not fetched, dropped as bad, or whose callback raised."""
+        value = self.stats.get_value
+        return int(
+            value("sina/article/failed", 0)
+            + value("item_dropped_count", 0)
+            + value("spider_exceptions/count", 0)
+        )
+
+    def decide(self, counts: dict[str, int]) -> ExitStatus:
+        """The run's exit status from its stats and ``counts``."""
+        # Skipped articles were not attempted: they cost nothing and cannot fail.
+        attempted = sum(counts.values()) - counts.get("skipped", 0)
+        if self.stats.get_value("archive/failed", 0):
+            return ExitStatus.ARCHIVE_FAILED
+        if self.stats.get_value("sina/feed/failed", 0):
+            return ExitStatus.FEED_UNREADABLE
+        if attempted and counts["failed"] / attempted > self.max_failed_ratio:
+            return ExitStatus.ARTICLES_FAILED
+        return ExitStatus.OK
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         counts = self.counts()
-        attempted = (
-            counts["new"] + counts["updated"] + counts["unchanged"] + counts["failed"]
-        )
-        if self.stats.get_value("archive/failed", 0):
-            self.exit_status = ExitStatus.ARCHIVE_FAILED
-        elif self.stats.get_value("sina/feed/failed", 0):
-            self.exit_status = ExitStatus.FEED_UNREADABLE
-        elif attempted and counts["failed"] / attempted > self.max_failed_ratio:
-            self.exit_status = ExitStatus.ARTICLES_FAILED
+        self.exit_status = self.decide(counts)
         self.stats.set_value("run/exit_status", int(self.exit_status))
         ok = self.exit_status == ExitStatus.OK
-        summary = ", ".join(f"{n} {k}" for k, n in counts.items())
         logger.log(
             logging.INFO if ok else logging.ERROR,
-            "Run %s (%s): %s",
+            "%s %s (%s): %s",
+            self.label,
             "done" if ok else "FAILED",
             self.exit_status.name.lower().replace("_", " "),
-            summary,
+            ", ".join(f"{n} {k}" for k, n in counts.items()),
         )
         if self.archive is not None:
             try:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import difflib
 import re
+import sqlite3
 import subprocess
+import sys
 from pathlib import Path
+
+from replica.crawl import PROJECT_ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "seed" / "000_113cd7e772c081f1.txt"
@@ -52,3 +56,36 @@ _STAT_LINE = re.compile(r"'([\w/]+)': (\d+)[,}]?\n")
 def crawl_stats(run: subprocess.CompletedProcess[str]) -> dict[str, int]:
     """The integer stats of a crawl subprocess, from its stats dump."""
     return {k: int(v) for k, v in _STAT_LINE.findall(run.stderr)}
+
+
+def scrapy(command: str, archive: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``scrapy <command> -s ARCHIVE_DIR=<archive>`` from the project root."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scrapy",
+            command,
+            "-s",
+            f"ARCHIVE_DIR={archive}",
+            *args,
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def table_page_offset(path: Path) -> int:
+    """Where the articles table's first page starts in an index file."""
+    db = sqlite3.connect(path)
+    try:
+        (page,) = db.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'articles'"
+        ).fetchone()
+        (size,) = db.execute("PRAGMA page_size").fetchone()
+    finally:
+        db.close()
+    return int((page - 1) * size)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from newscrawl.archive.check import rebuild_rows, temp_files, verify, walk
 from newscrawl.archive.index import ArchiveIndex, IndexRow, index_path
 from newscrawl.archive.store import ArticleStore, sha256
 from newscrawl.exporters import format_article
+from tests.conftest import table_page_offset
 
 CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
 FOLDER = "金融/新浪财经/新浪财经－国內"
@@ -164,19 +164,6 @@ def test_a_pending_write_explains_its_file(archive: Path) -> None:
         f"{row.path}: not the archive skeleton (opening or closing lines)",
         f"{row.path}: bytes differ from the index's hash",
     ]
-
-
-def table_page_offset(path: Path) -> int:
-    """Where the articles table's first page starts in the index file."""
-    db = sqlite3.connect(path)
-    try:
-        (page,) = db.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name = 'articles'"
-        ).fetchone()
-        (size,) = db.execute("PRAGMA page_size").fetchone()
-    finally:
-        db.close()
-    return int((page - 1) * size)
 
 
 @pytest.mark.parametrize("where", ["header", "middle"])

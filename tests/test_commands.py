@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime
@@ -19,7 +17,7 @@ import pytest
 from newscrawl.archive.index import index_path
 from newscrawl.archive.lock import ArchiveLock
 from newscrawl.archive.runlog import read_runs
-from replica.crawl import PROJECT_ROOT, run_crawl
+from replica.crawl import run_crawl
 from replica.server import Replica
 from replica.site import (
     BEIJING,
@@ -30,30 +28,11 @@ from replica.site import (
     add_generated,
     generated_articles,
 )
+from tests.conftest import scrapy, table_page_offset
 
 CHINA = "金融/新浪财经/新浪财经－国內"
 MACRO = "金融/新浪财经/新浪财经－宏观经济"
 CHANNELS = "channels=china,macro"
-
-
-def scrapy(command: str, archive: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``scrapy <command> -s ARCHIVE_DIR=<archive>`` from the project root."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scrapy",
-            command,
-            "-s",
-            f"ARCHIVE_DIR={archive}",
-            *args,
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def crawl(replica: Replica, archive: Path) -> None:
@@ -266,19 +245,6 @@ def test_verify_fails_on_a_tampered_archive(
     assert run.stdout.splitlines() == problems
     assert "verify FAILED: " in run.stderr
     assert f"{len(problems)} problem(s) in {archive}" in run.stderr
-
-
-def table_page_offset(path: Path) -> int:
-    """Where the articles table's first page starts in the index file."""
-    db = sqlite3.connect(path)
-    try:
-        (page,) = db.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name = 'articles'"
-        ).fetchone()
-        (size,) = db.execute("PRAGMA page_size").fetchone()
-    finally:
-        db.close()
-    return int((page - 1) * size)
 
 
 @pytest.mark.parametrize("where", ["header", "inside"])

@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from replica.site import (
     add_generated,
     generated_site,
 )
-from tests.conftest import crawl_stats
+from tests.conftest import crawl_stats, scrapy
 
 SEED = 11
 ARTICLES = 60
@@ -49,26 +48,6 @@ def site() -> Site:
 
 
 # --- Helpers --------------------------------------------------------------------
-
-
-def scrapy(command: str, archive: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``scrapy <command> -s ARCHIVE_DIR=<archive>`` from the project root."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scrapy",
-            command,
-            "-s",
-            f"ARCHIVE_DIR={archive}",
-            *args,
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def assert_verified(archive: Path) -> None:

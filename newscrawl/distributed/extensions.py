@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from scrapy import signals
@@ -10,10 +9,7 @@ from scrapy import signals
 from newscrawl.extensions import ExitStatus, RunOutcome
 
 if TYPE_CHECKING:
-    from scrapy import Spider
     from scrapy.crawler import Crawler
-
-logger = logging.getLogger(__name__)
 
 
 class WorkerOutcome(RunOutcome):
@@ -32,32 +28,18 @@ class WorkerOutcome(RunOutcome):
         crawler.signals.connect(outcome.spider_closed, signal=signals.spider_closed)
         return outcome
 
+    label = "Worker"
+
     def counts(self) -> dict[str, int]:
         """Articles handed over, skipped as archived, and failed in this worker."""
-        value = self.stats.get_value
         return {
-            "handed over": value("archive/handed_off", 0),
-            "skipped": value("archive/skipped/known", 0),
-            "failed": value("sina/article/failed", 0)
-            + value("item_dropped_count", 0)
-            + value("spider_exceptions/count", 0),
+            "handed over": self.stats.get_value("archive/handed_off", 0),
+            "skipped": self.stats.get_value("archive/skipped/known", 0),
+            "failed": self.failures(),
         }
 
-    def spider_closed(self, spider: Spider, reason: str) -> None:
-        counts = self.counts()
-        attempted = counts["handed over"] + counts["failed"]
+    def decide(self, counts: dict[str, int]) -> ExitStatus:
+        """RunOutcome's status; a Redis failure first, as it explains the rest."""
         if self.stats.get_value("redis/unavailable", 0):
-            self.exit_status = ExitStatus.REDIS_UNAVAILABLE
-        elif self.stats.get_value("sina/feed/failed", 0):
-            self.exit_status = ExitStatus.FEED_UNREADABLE
-        elif attempted and counts["failed"] / attempted > self.max_failed_ratio:
-            self.exit_status = ExitStatus.ARTICLES_FAILED
-        self.stats.set_value("run/exit_status", int(self.exit_status))
-        ok = self.exit_status == ExitStatus.OK
-        logger.log(
-            logging.INFO if ok else logging.ERROR,
-            "Worker %s (%s): %s",
-            "done" if ok else "FAILED",
-            self.exit_status.name.lower().replace("_", " "),
-            ", ".join(f"{n} {k}" for k, n in counts.items()),
-        )
+            return ExitStatus.REDIS_UNAVAILABLE
+        return super().decide(counts)
