@@ -246,16 +246,15 @@ def chart(memory: list[dict[str, float]]) -> None:
     n = [m["articles"] for m in memory]
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.plot(n, [m["articles"] / m["wall_s"] for m in memory], marker="o")
-    left.set(
-        xscale="log", xlabel="articles crawled", ylabel="articles / s", ylim=(0, None)
-    )
+    left.set(xlabel="articles crawled", ylabel="articles / s", ylim=(0, None))
     right.plot(n, [m["max_rss_mb"] for m in memory], marker="o", color="tab:red")
-    right.set(
-        xscale="log", xlabel="articles crawled", ylabel="peak RSS (MB)", ylim=(0, None)
-    )
+    right.set(xlabel="articles crawled", ylabel="peak RSS (MB)", ylim=(0, None))
+    for axes in (left, right):
+        axes.set_xscale("log")
+        axes.set_xticks(n, [f"{x:,}" for x in n])
+        axes.minorticks_off()
     figure.suptitle("scrapy crawl sina_finance against the replica")
     figure.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     figure.savefig(PROJECT_ROOT / "benchmarks" / "crawl.png", dpi=100)
 
 

@@ -23,7 +23,7 @@ from newscrawl.cleaning import clean_body
 from newscrawl.exporters import FrontMatterItemExporter, header_value
 from newscrawl.signals import article_archived
 from newscrawl.sina.dates import beijing_day
-from newscrawl.sina.encoding import replacement_ratio
+from newscrawl.sina.encoding import REPLACEMENT, replacement_ratio
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -86,8 +86,11 @@ class ValidatePipeline:
                 raise DropItem(f"{reason.replace('_', ' ')}: {adapter['url']}")
         # Characters no encoding could read (sina/encoding.py): a few are a flaw of
         # the page; many mean the archive would keep noise instead of the article.
-        text = f"{adapter['title']} {unescape(_TAG.sub(' ', adapter['body']))}"
-        ratio = replacement_ratio(text)
+        # Nearly every article has none, and then nothing needs counting.
+        title, body = adapter["title"], adapter["body"]
+        if REPLACEMENT not in title and REPLACEMENT not in body:
+            return item
+        ratio = replacement_ratio(f"{title} {unescape(_TAG.sub(' ', body))}")
         if ratio > self.max_replacement_ratio:
             self.stats.inc_value("validate/dropped/damaged_text")
             limit = self.max_replacement_ratio

@@ -73,6 +73,9 @@ DOWNLOADER_MIDDLEWARES = {
     "newscrawl.retry.SiteRedirectMiddleware": 600,
 }
 CONCURRENT_REQUESTS = 8
+# An article page gives one item: Scrapy's default (100) starts 100 asyncio workers
+# per page to process it, the crawl's largest cost after parsing.
+CONCURRENT_ITEMS = 4
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0.5
 AUTOTHROTTLE_ENABLED = True
