@@ -127,20 +127,31 @@ class ArchivedArticlesMiddleware:
         """Whether ``output`` is a request for an archived, unchanged article."""
         if not isinstance(output, Request) or DOC_ID not in output.meta:
             return False
-        index = self.index
-        if index is None:
-            return False
         doc_id, feed_mtime = output.meta[DOC_ID], output.meta.get(FEED_MTIME)
-        archived, archived_mtime = index.archived_mtime(doc_id)
+        archived, archived_mtime = self.lookup(doc_id)
         if not archived:
             return False
         if archived_mtime is None and feed_mtime is not None:
             # A row rebuilt by `reindex` from the files alone: the file is taken as
             # current and the feed's mtime adopted, so later edits are noticed.
-            index.saw(doc_id, output.url, feed_mtime)
+            if not self.adopt(doc_id, output.url, feed_mtime):
+                return False
             archived_mtime = feed_mtime
         if archived_mtime != feed_mtime:
             self.stats.inc_value("archive/refetch/mtime_changed")
             return False
         self.stats.inc_value("archive/skipped/known")
+        return True
+
+    def lookup(self, doc_id: str) -> tuple[bool, int | None]:
+        """``(archived, feed mtime)`` of ``doc_id`` in the archive's index."""
+        index = self.index
+        return (False, None) if index is None else index.archived_mtime(doc_id)
+
+    def adopt(self, doc_id: str, url: str, feed_mtime: int) -> bool:
+        """Note the feed's mtime for an archived row that has none; True if noted."""
+        index = self.index
+        if index is None:
+            return False
+        index.saw(doc_id, url, feed_mtime)
         return True

@@ -15,7 +15,7 @@ from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.link import WorkerLink
 from newscrawl.distributed.runs import Membership
 from newscrawl.distributed.shared import RedisUnavailableError
-from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
+from newscrawl.meta import DOC_ID, FEED_PAGE
 from newscrawl.middlewares import ArchivedArticlesMiddleware
 
 if TYPE_CHECKING:
@@ -106,30 +106,20 @@ class SharedArchivedArticlesMiddleware(ArchivedArticlesMiddleware):
         except RedisUnavailableError:
             return {}
 
-    def known(self, output: Any) -> bool:
-        """Whether ``output`` is a request for an archived, unchanged article."""
-        if not isinstance(output, Request) or DOC_ID not in output.meta:
+    def lookup(self, doc_id: str) -> tuple[bool, int | None]:
+        """``(archived, feed mtime)`` from the archived ids read for this page."""
+        return self._mtimes.get(doc_id, (False, None))
+
+    def adopt(self, doc_id: str, url: str, feed_mtime: int) -> bool:
+        """Hand the feed's mtime over: the writer notes it in the index and hash."""
+        seen = Seen(doc_id, url, feed_mtime)
+        try:
+            self.link.call(
+                "handing over a feed mtime",
+                lambda: self.handoff.put(encode_seen(seen)),
+            )
+        except RedisUnavailableError:
             return False
-        doc_id, feed_mtime = output.meta[DOC_ID], output.meta.get(FEED_MTIME)
-        archived, archived_mtime = self._mtimes.get(doc_id, (False, None))
-        if not archived:
-            return False
-        if archived_mtime is None and feed_mtime is not None:
-            # A row rebuilt by `reindex`: as the base class does, adopt the feed's
-            # mtime; the writer notes it in the index and the archived ids.
-            seen = Seen(doc_id, output.url, feed_mtime)
-            try:
-                self.link.call(
-                    "handing over a feed mtime",
-                    lambda: self.handoff.put(encode_seen(seen)),
-                )
-            except RedisUnavailableError:
-                return False
-            archived_mtime = feed_mtime
-        if archived_mtime != feed_mtime:
-            self.stats.inc_value("archive/refetch/mtime_changed")
-            return False
-        self.stats.inc_value("archive/skipped/known")
         return True
 
 
