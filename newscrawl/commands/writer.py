@@ -115,7 +115,7 @@ class Command(ScrapyCommand):
                 " not finished waits in Redis for the next writer",
             )
         except (ArchiveUnwritableError, IndexUnusableError) as exc:
-            self.fail(ExitStatus.FAILED, str(exc))
+            self.fail(ExitStatus.ARCHIVE_FAILED, str(exc))
         finally:
             if writer is not None and self.exitcode:
                 # Keep the runs log right after a failure; Redis may be what failed.
