@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.redirect import (
@@ -108,6 +108,12 @@ class _StaysOnSite:
     crawler: Crawler
     hosts: frozenset[str]
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        middleware: Self = super().from_crawler(crawler)  # type: ignore[misc]
+        middleware.hosts = middleware._site_hosts(crawler.settings)
+        return middleware
+
     def _site_hosts(self, settings: BaseSettings) -> frozenset[str]:
         hosts = {h.lower() for h in settings.getlist("SINA_ARTICLE_HOSTS")}
         feed_host = urlsplit(settings.get("SINA_FEED_URL") or "").hostname
@@ -136,18 +142,6 @@ class _StaysOnSite:
 class SiteRedirectMiddleware(_StaysOnSite, RedirectMiddleware):
     """Scrapy's RedirectMiddleware, kept on the site's hosts."""
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> SiteRedirectMiddleware:
-        middleware = super().from_crawler(crawler)
-        middleware.hosts = middleware._site_hosts(crawler.settings)
-        return middleware
-
 
 class SiteMetaRefreshMiddleware(_StaysOnSite, MetaRefreshMiddleware):
     """Scrapy's MetaRefreshMiddleware, kept on the site's hosts."""
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> SiteMetaRefreshMiddleware:
-        middleware = super().from_crawler(crawler)
-        middleware.hosts = middleware._site_hosts(crawler.settings)
-        return middleware
