@@ -1,4 +1,4 @@
-"""The base of the archive commands (verify, reindex, changes, stats).
+"""The base of the archive commands (verify, reindex, changes, stats, forget).
 
 It lives outside newscrawl/commands/: Scrapy would take it for a command there.
 """
@@ -10,6 +10,14 @@ from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
+from newscrawl.archive.index import STATE_DIR
+from newscrawl.archive.owner import Archive, archive_root
+from newscrawl.extensions import ExitStatus
+
+
+class NoArchiveError(RuntimeError):
+    """``ARCHIVE_DIR`` names no archive (a typo, most likely)."""
+
 
 class ArchiveCommand(ScrapyCommand):
     """A command about the archive at ``ARCHIVE_DIR`` (``-s ARCHIVE_DIR=…``)."""
@@ -19,9 +27,39 @@ class ArchiveCommand(ScrapyCommand):
 
     @property
     def archive(self) -> Path:
-        """The archive folder of the project's settings."""
+        """The archive folder of the project's settings (relative: to the project)."""
         assert self.settings is not None
-        return Path(self.settings.get("ARCHIVE_DIR", "archive"))
+        return archive_root(self.settings)
+
+    def owner(self) -> Archive:
+        """The archive's owner, through which every change goes."""
+        assert self.settings is not None
+        return Archive.from_settings(self.settings)
+
+    def require_archive(self, *, files_will_do: bool = False) -> bool:
+        """Say "no archive at …" and set exit status 2 unless ``ARCHIVE_DIR`` holds
+        an archive (its ``.newscrawl`` folder; or, if ``files_will_do``, any file).
+
+        A misspelt folder must not look like an empty archive: `changes` would
+        say "nothing changed", `reindex` would make a new archive there.
+        """
+        root = self.archive
+        found = root.is_dir() and (
+            (root / STATE_DIR).exists()
+            or (
+                files_will_do
+                and any(
+                    p.name != "README.md" and p.is_file() for p in root.rglob("*.md")
+                )
+            )
+        )
+        if not found:
+            self.say(
+                f"newscrawl: no archive at {root} (check ARCHIVE_DIR; a relative"
+                " one is relative to the project's folder)"
+            )
+            self.exitcode = int(ExitStatus.USAGE)
+        return found
 
     @staticmethod
     def say(line: str) -> None:

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import logging
-import os
-from datetime import UTC, datetime
 from enum import IntEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from scrapy import signals
 
-from newscrawl.archive.runlog import append_run
-from newscrawl.signals import article_archived
+from newscrawl.archive.index import IndexUnusableError
+from newscrawl.archive.owner import archive_of
 
 if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
+
+    from newscrawl.archive.owner import Archive
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +32,7 @@ class ExitStatus(IntEnum):
     LOCKED = 5  # another run holds the archive
     REDIS_UNAVAILABLE = 6  # distributed mode: Redis failed (newscrawl/distributed)
     ARCHIVE_FAILED = 7  # the archive could not be written, or its index read
+    INTERRUPTED = 8  # stopped by a signal (SIGTERM, Ctrl-C) before its end
 
 
 class RunOutcome:
@@ -49,34 +49,25 @@ class RunOutcome:
     """
 
     def __init__(
-        self, stats: StatsCollector, max_failed_ratio: float, archive: Path | None
+        self, stats: StatsCollector, max_failed_ratio: float, archive: Archive | None
     ) -> None:
         self.stats = stats
         self.max_failed_ratio = max_failed_ratio
         self.archive = archive
         self.exit_status = ExitStatus.OK
-        self.started = datetime.now(UTC)
-        self.changed: dict[str, list[str]] = {"created": [], "updated": []}
+        #: Whether the run's summary and record were written (spider_closed ran).
+        self.closed = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunOutcome:
         assert crawler.stats is not None
-        archive = crawler.settings.get("ARCHIVE_DIR")
         outcome = cls(
             crawler.stats,
             crawler.settings.getfloat("RUN_MAX_FAILED_RATIO", 0.2),
-            Path(archive) if archive else None,
+            archive_of(crawler) if crawler.settings.get("ARCHIVE_DIR") else None,
         )
-        crawler.signals.connect(outcome.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(outcome.article_archived, signal=article_archived)
         crawler.signals.connect(outcome.spider_closed, signal=signals.spider_closed)
         return outcome
-
-    def spider_opened(self, spider: Spider) -> None:
-        self.started = datetime.now(UTC)
-
-    def article_archived(self, path: str, change: str) -> None:
-        self.changed[change].append(path)
 
     #: The first word of the summary line.
     label = "Run"
@@ -101,12 +92,14 @@ class RunOutcome:
             + value("spider_exceptions/count", 0)
         )
 
-    def decide(self, counts: dict[str, int]) -> ExitStatus:
-        """The run's exit status from its stats and ``counts``."""
+    def decide(self, counts: dict[str, int], reason: str) -> ExitStatus:
+        """The run's exit status from its stats, ``counts`` and finish ``reason``."""
         # Skipped articles were not attempted: they cost nothing and cannot fail.
         attempted = sum(counts.values()) - counts.get("skipped", 0)
         if self.stats.get_value("archive/failed", 0):
             return ExitStatus.ARCHIVE_FAILED
+        if reason in INTERRUPTED_REASONS:
+            return ExitStatus.INTERRUPTED
         if self.stats.get_value("sina/feed/failed", 0):
             return ExitStatus.FEED_UNREADABLE
         if attempted and counts["failed"] / attempted > self.max_failed_ratio:
@@ -114,8 +107,13 @@ class RunOutcome:
         return ExitStatus.OK
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
+        self.close(reason)
+
+    def close(self, reason: str) -> None:
+        """Decide the exit status, log the summary line, append the run record."""
+        self.closed = True
         counts = self.counts()
-        self.exit_status = self.decide(counts)
+        self.exit_status = self.decide(counts, reason)
         self.stats.set_value("run/exit_status", int(self.exit_status))
         ok = self.exit_status == ExitStatus.OK
         logger.log(
@@ -128,25 +126,27 @@ class RunOutcome:
         )
         if self.archive is not None:
             try:
-                append_run(self.archive, self.record(counts, reason))
-            except OSError as exc:
+                self.archive.record_run(
+                    exit_status=int(self.exit_status),
+                    finish_reason=reason,
+                    counts=counts,
+                )
+            except (OSError, IndexUnusableError) as exc:
                 # A full or read-only disk: the run already failed for it; say that
                 # its record is missing too, in one line.
                 self.exit_status = ExitStatus.ARCHIVE_FAILED
                 logger.error(
-                    "Cannot append this run's record to %s: %s", self.archive, exc
+                    "Cannot append this run's record to %s: %s", self.archive.root, exc
                 )
 
-    def record(self, counts: dict[str, int], reason: str) -> dict[str, Any]:
-        """This run's line in the runs log."""
-        return {
-            # Sortable and unique enough: one run at a time holds the archive.
-            "run": f"{self.started:%Y%m%dT%H%M%S%fZ}-{os.getpid()}",
-            "start": self.started.isoformat(),
-            "end": datetime.now(UTC).isoformat(),
-            "exit_status": int(self.exit_status),
-            "finish_reason": reason,
-            "counts": counts,
-            "created": self.changed["created"],
-            "updated": self.changed["updated"],
-        }
+    def forced_stop(self) -> None:
+        """The run was stopped by a second signal: Scrapy never closed the spider.
+
+        The process lives on long enough to say so and keep the run's record.
+        """
+        if not self.closed:
+            self.close("forced stop")
+
+
+#: Scrapy's finish reason after SIGTERM or Ctrl-C, and ours after a second one.
+INTERRUPTED_REASONS = frozenset({"shutdown", "forced stop"})

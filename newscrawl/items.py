@@ -34,3 +34,7 @@ class Article:
     keywords: list[str] = field(default_factory=list)
     body: str = ""
     image: str = ""
+    # A feed item whose page redirected to this (another) article: its doc id and
+    # mtime, kept by the archive as an alias so it is not fetched again.
+    listed_doc_id: str | None = None
+    listed_feed_mtime: int | None = None

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.downloadermiddlewares import robotstxt
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 
-from newscrawl.archive.index import ArchiveIndex, index_path
-from newscrawl.archive.runlog import end_crawl, start_crawl
+from newscrawl.archive.owner import Archive, Freshness, archive_of
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
 
 if TYPE_CHECKING:
@@ -55,48 +52,38 @@ class ArchivedArticlesMiddleware:
 
     A feed item whose doc id is archived with the same feed ``mtime`` is not
     requested; a changed ``mtime`` lets the request through (the archive pipeline
-    then rewrites the file only if its bytes changed). When every article of a
-    feed page is known and unchanged, the next feed page is not requested either:
-    the feed is newest first, so the rest was seen by an earlier run, unless that
-    run was killed before its end (it may have finished page 1 and not page 3): the
-    run after such a run reads every page it may.
+    then rewrites the file only if its bytes changed), and so does an archived
+    article whose file went missing. When every article of a feed page is known
+    and unchanged, the next feed page is not requested either: the feed is newest
+    first, so the rest was seen by an earlier run, unless that run was killed
+    before its end (it may have finished page 1 and not page 3): the run after
+    such a run reads every page it may.
 
-    Requests carry what is needed in their meta (``newscrawl_doc_id``,
-    ``newscrawl_feed_mtime``, ``newscrawl_feed_page``), set by the spider.
+    The rule is the archive owner's (``Archive.check``); requests carry what it
+    needs in their meta (``newscrawl_doc_id``, ``newscrawl_feed_mtime``,
+    ``newscrawl_feed_page``), set by the spider.
     """
 
-    def __init__(self, stats: StatsCollector, root: Path) -> None:
+    def __init__(self, stats: StatsCollector, archive: Archive | None) -> None:
         self.stats = stats
-        self.root = root
-        self._index: ArchiveIndex | None = None
+        self.archive = archive
         self.resuming = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivedArticlesMiddleware:
-        root = crawler.settings.get("ARCHIVE_DIR")
-        if not root:
-            raise NotConfigured("no ARCHIVE_DIR: nothing to skip")
         assert crawler.stats is not None
-        middleware = cls(crawler.stats, Path(root))
+        middleware = cls(crawler.stats, archive_of(crawler))
         crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 
     def spider_opened(self) -> None:
-        self.resuming = start_crawl(self.root)
+        if self.archive is not None:
+            self.resuming = self.archive.start_crawl()
 
     def spider_closed(self, reason: str) -> None:
-        if self._index is not None:
-            self._index.close()
-        if reason == "finished":
-            end_crawl(self.root)
-
-    @property
-    def index(self) -> ArchiveIndex | None:
-        """The index, once it exists: a new archive has nothing to skip."""
-        if self._index is None and index_path(self.root).exists():
-            self._index = ArchiveIndex.for_archive(self.root, create=False)
-        return self._index
+        if self.archive is not None and reason == "finished":
+            self.archive.end_crawl()
 
     async def process_spider_output(
         self, response: Response, result: AsyncIterator[Any]
@@ -127,31 +114,22 @@ class ArchivedArticlesMiddleware:
         """Whether ``output`` is a request for an archived, unchanged article."""
         if not isinstance(output, Request) or DOC_ID not in output.meta:
             return False
-        doc_id, feed_mtime = output.meta[DOC_ID], output.meta.get(FEED_MTIME)
-        archived, archived_mtime = self.lookup(doc_id)
-        if not archived:
-            return False
-        if archived_mtime is None and feed_mtime is not None:
-            # A row rebuilt by `reindex` from the files alone: the file is taken as
-            # current and the feed's mtime adopted, so later edits are noticed.
-            if not self.adopt(doc_id, output.url, feed_mtime):
-                return False
-            archived_mtime = feed_mtime
-        if archived_mtime != feed_mtime:
+        verdict = self.check(
+            output.meta[DOC_ID], output.url, output.meta.get(FEED_MTIME)
+        )
+        if verdict == "changed":
             self.stats.inc_value("archive/refetch/mtime_changed")
-            return False
-        self.stats.inc_value("archive/skipped/known")
-        return True
+        elif verdict == "missing":
+            self.stats.inc_value("archive/refetch/file_missing")
+            logger.warning(
+                "The archived file of %s is missing: fetching it again", output.url
+            )
+        elif verdict == "current":
+            self.stats.inc_value("archive/skipped/known")
+            return True
+        return False
 
-    def lookup(self, doc_id: str) -> tuple[bool, int | None]:
-        """``(archived, feed mtime)`` of ``doc_id`` in the archive's index."""
-        index = self.index
-        return (False, None) if index is None else index.archived_mtime(doc_id)
-
-    def adopt(self, doc_id: str, url: str, feed_mtime: int) -> bool:
-        """Note the feed's mtime for an archived row that has none; True if noted."""
-        index = self.index
-        if index is None:
-            return False
-        index.saw(doc_id, url, feed_mtime)
-        return True
+    def check(self, doc_id: str, url: str, feed_mtime: int | None) -> Freshness:
+        """What the archive says of this feed item (see ``Archive.check``)."""
+        assert self.archive is not None
+        return self.archive.check(doc_id, url, feed_mtime)

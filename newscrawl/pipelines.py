@@ -7,18 +7,19 @@ import io
 import logging
 import re
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
-from newscrawl.archive import DEFAULT_PATH_TEMPLATE, UnsafePathError
-from newscrawl.archive.index import IndexRow
-from newscrawl.archive.store import ArticleStore
+from newscrawl.archive.files import NotAFileError, UnsafePathError
+from newscrawl.archive.index import IndexRow, free_space
+from newscrawl.archive.owner import Archive, Stored, archive_of
 from newscrawl.cleaning import clean_body
 from newscrawl.exporters import FrontMatterItemExporter, header_value
 from newscrawl.signals import article_archived
@@ -102,43 +103,64 @@ class ValidatePipeline:
         return item
 
 
+class Stats(Protocol):
+    """What the archive pipeline counts with: Scrapy's stats, or the writer's."""
+
+    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None: ...
+
+
 class ArchivePipeline:
-    """Writes each article to its file in the archive and records it in the index.
+    """Writes each article into the archive through its owner (archive/owner.py).
 
     The path comes from ``ARCHIVE_PATH_TEMPLATE``; the bytes from the exporter. An
     article whose file already holds the same bytes is not rewritten.
 
     A write the disk refuses (full, read-only, …) stops the run: the next write
     would meet the same disk. The write leaves no partial file and the index keeps
-    the article as not archived (newscrawl/archive/store.py); the error is one
-    ERROR line, a stat ``archive/failed/<errno name>`` and a failed run.
+    the article as not archived; the error is one ERROR line, a stat
+    ``archive/failed/<errno name>`` and a failed run. A folder or a link where an
+    article's file goes fails that article only (``archive/refused/not_a_file``).
     """
 
-    def __init__(self, crawler: Crawler, store: ArticleStore) -> None:
-        assert crawler.stats is not None
-        self.crawler = crawler
-        self.stats = crawler.stats
-        self.store = store
+    def __init__(self, stats: Stats, archive: Archive) -> None:
+        self.stats = stats
+        self.archive = archive
         #: Why the archive cannot be written, once a write failed.
         self.failure: str | None = None
-        self._closing: Any = None
+        #: Called once when a write failed: stops the run (Scrapy's engine).
+        self.on_failure: Callable[[], None] = lambda: None
+        #: Called after each durable change: (path, change, old path).
+        self.on_archived: Callable[[Stored], None] = lambda stored: None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
-        settings = crawler.settings
-        root = settings.get("ARCHIVE_DIR")
-        if not root:
-            raise NotConfigured("set ARCHIVE_DIR to the folder of the archive")
-        try:
-            store = ArticleStore(
-                Path(root), settings.get("ARCHIVE_PATH_TEMPLATE", DEFAULT_PATH_TEMPLATE)
+        assert crawler.stats is not None
+        pipeline = cls(crawler.stats, archive_of(crawler))
+        closing: list[Any] = []
+
+        def stop_run() -> None:
+            # As Scrapy's CloseSpider extension does; kept so it is not collected.
+            if crawler.engine is not None and not closing:
+                closing.append(
+                    deferred_from_coro(
+                        crawler.engine.close_spider_async(reason="archive_failed")
+                    )
+                )
+
+        def archived(stored: Stored) -> None:
+            crawler.signals.send_catch_log(
+                signal=article_archived,
+                path=stored.path,
+                change=stored.change,
+                old_path=stored.old_path,
             )
-        except ValueError as exc:
-            raise NotConfigured(str(exc)) from exc
-        return cls(crawler, store)
+
+        pipeline.on_failure = stop_run
+        pipeline.on_archived = archived
+        return pipeline
 
     def close_spider(self) -> None:
-        self.store.close()
+        self.archive.close()
 
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
@@ -149,7 +171,7 @@ class ArchivePipeline:
             )
         published: datetime = adapter["published"]
         try:
-            path = self.store.path_of(
+            path = self.archive.path_of(
                 categories=adapter["categories"],
                 day=beijing_day(published),
                 doc_id=adapter["doc_id"],
@@ -166,15 +188,28 @@ class ArchivePipeline:
             feed_mtime=adapter.get("feed_mtime"),
         )
         try:
-            stored = self.store.store(row, _export(item))
+            stored = self.archive.store(
+                row,
+                _export(item),
+                alias=adapter.get("listed_doc_id"),
+                alias_mtime=adapter.get("listed_feed_mtime"),
+            )
+        except NotAFileError as exc:
+            self.stats.inc_value("archive/refused/not_a_file")
+            raise DropItem(
+                f"cannot write {path.as_posix()} in the archive: {exc.strerror}"
+                f" ({adapter['url']})",
+                log_level="ERROR",
+            ) from exc
         except (OSError, sqlite3.Error) as exc:
             self.failure = _disk_error(exc)
             self.stats.inc_value("archive/failed")
             self.stats.inc_value(f"archive/failed/{self.failure}")
-            self.stop_run()
+            self.on_failure()
             raise DropItem(
-                f"cannot write {path.as_posix()} in the archive {self.store.root}"
-                f" ({self.failure}: {_reason(exc)}); stopping the run",
+                f"cannot write {path.as_posix()} in the archive {self.archive.root}"
+                f" ({self.failure}: {_reason(exc)}{_free(self.archive.root)});"
+                " stopping the run",
                 log_level="ERROR",
             ) from exc
         if stored.change == "unchanged":
@@ -183,25 +218,28 @@ class ArchivePipeline:
         self.stats.inc_value(
             "archive/written" if stored.change == "created" else "archive/updated"
         )
+        if stored.change == "moved":
+            self.stats.inc_value("archive/moved")
         logger.info(
             "%s %s (%s)",
-            "Archived" if stored.change == "created" else "Updated",
-            stored.path,
+            {"created": "Archived", "updated": "Updated", "moved": "Moved"}[
+                stored.change
+            ],
+            stored.path
+            if stored.old_path is None
+            else f"{stored.old_path} -> {stored.path}",
             adapter["url"],
         )
-        self.crawler.signals.send_catch_log(
-            signal=article_archived, path=stored.path, change=stored.change
-        )
+        self.on_archived(stored)
         return item
 
-    def stop_run(self) -> None:
-        """Close the spider: requests in flight are dropped, the run ends."""
-        engine = self.crawler.engine
-        if engine is not None and self._closing is None:
-            # As Scrapy's CloseSpider extension does; kept so it is not collected.
-            self._closing = deferred_from_coro(
-                engine.close_spider_async(reason="archive_failed")
-            )
+
+def _free(root: Path) -> str:
+    # A full disk names its free space: the operator's next step.
+    try:
+        return f", {free_space(root) // 1024} KiB free"
+    except OSError:
+        return ""
 
 
 def _disk_error(exc: OSError | sqlite3.Error) -> str:

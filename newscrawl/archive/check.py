@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from newscrawl.archive.files import is_temp_file
+from newscrawl.archive.fileformat import FormatError, read_article
+from newscrawl.archive.files import PathRules, is_temp_file
 from newscrawl.archive.index import (
     ArchiveIndex,
     IndexRow,
     IndexUnusableError,
     index_path,
 )
-from newscrawl.archive.store import sha256
-from newscrawl.exporters import FormatError, read_article
+from newscrawl.archive.owner import sha256
 
-#: The doc id is the last "-" part of an article file's name (FORMAT.md).
-_DOC_ID = re.compile(r"-([0-9a-z]{6,64})\.md$")
 #: Every this many files, long commands say how far they are.
 PROGRESS_EVERY = 5000
 
@@ -39,17 +36,28 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def walk(root: Path) -> Iterator[Path]:
+def walk(root: Path, links: list[Path] | None = None) -> Iterator[Path]:
     """Every file of the archive that is not the crawler's own, relative to root.
 
     Hidden names (the ``.newscrawl`` folder, temporary files) are skipped, as
-    Hexo skips them, and so is the archive's own README.md.
+    Hexo skips them, and so is the archive's own README.md. Links (to files or
+    folders) are not followed: they are put in ``links``, if given.
     """
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         base = Path(folder)
+        if links is not None:
+            links.extend(
+                (base / name).relative_to(root)
+                for name in [*dirs, *names]
+                if not name.startswith(".") and (base / name).is_symlink()
+            )
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and not (base / d).is_symlink()
+        )
         for name in sorted(names):
             if name.startswith(".") or (base == root and name == "README.md"):
+                continue
+            if (base / name).is_symlink():
                 continue
             yield (base / name).relative_to(root)
 
@@ -65,8 +73,10 @@ def temp_files(root: Path) -> list[Path]:
 
 
 def verify(root: Path, progress: Progress | None = None) -> Report:
-    """Every file parses; index and files agree (FORMAT.md, the index protocol)."""
+    """Every file parses; index and files agree (FORMAT.md, the index protocol);
+    no link inside the archive; every archived article has its file."""
     report = Report()
+    links: list[Path] = []
     empty = next(walk(root), None) is None
     if root.is_dir() and empty and not index_path(root).exists():
         # A first run stopped before its first article: nothing can disagree yet.
@@ -97,7 +107,7 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
         if row.pending_path is not None and row.pending_sha256 is not None:
             expected.setdefault(row.pending_path, []).append((row.pending_sha256, row))
     seen: set[str] = set()
-    for relative in walk(root):
+    for relative in walk(root, links):
         report.files += 1
         if progress and report.files % PROGRESS_EVERY == 0:
             progress(report.files)
@@ -118,9 +128,17 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
         seen.update(row.doc_id for _, row in claims)
     for row in rows.values():
         if row.sha256 is not None and row.doc_id not in seen:
+            since = f" (missing since {row.missing_since})" if row.missing_since else ""
             report.problems.append(
-                f"{row.path}: index row {row.doc_id} without its file"
+                f"{row.path}: index row {row.doc_id} without its file{since};"
+                " the next run that sees it in the feed fetches it again"
+                f" (or `scrapy forget {row.doc_id}`)"
             )
+    for link in links:
+        report.problems.append(
+            f"{link.as_posix()}: a link inside the archive (refused; nothing is"
+            " written through it)"
+        )
     leftovers = temp_files(root)
     if leftovers:
         report.notes.append(
@@ -131,24 +149,33 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
 
 
 def rebuild_rows(
-    root: Path, progress: Progress | None = None
+    root: Path,
+    rules: PathRules,
+    old: dict[str, IndexRow] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[IndexRow], Report]:
-    """Index rows read from the files alone, and what could not be read.
+    """Index rows read from the files, merged with the ``old`` index's rows, and
+    what could not be read.
 
-    The doc id is in the file name; title and date are in the header. What the
-    files do not hold (the URL, the feed's mtime) is left empty: the next crawl
-    takes both from the feed without fetching the article again.
+    The doc id is in the file's path (``rules``); title and date are in the
+    header. From the old rows come what the files do not hold (the URL, the
+    feed's mtime, when it was first archived). An old row whose file is gone
+    stays, marked missing: a loss is never turned into a clean ``verify``.
     """
+    old = old or {}
     report = Report()
     rows: dict[str, IndexRow] = {}
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     for relative in walk(root):
         report.files += 1
         if progress and report.files % PROGRESS_EVERY == 0:
             progress(report.files)
         key = relative.as_posix()
-        match = _DOC_ID.search(relative.name)
-        if match is None:
-            report.problems.append(f"{key}: no doc id in the file name")
+        fields = rules.parse(key)
+        if fields is None:
+            report.problems.append(
+                f"{key}: not a path ARCHIVE_PATH_TEMPLATE makes ({rules.template})"
+            )
             continue
         data = (root / relative).read_bytes()
         try:
@@ -157,23 +184,41 @@ def rebuild_rows(
         except (FormatError, TypeError, ValueError) as exc:
             report.problems.append(f"{key}: {exc}")
             continue
-        doc_id = match.group(1)
+        doc_id = fields.doc_id
         if doc_id in rows:
             report.problems.append(
                 f"{key}: doc id {doc_id} also in {rows[doc_id].path}"
             )
             continue
         modified = datetime.fromtimestamp((root / relative).stat().st_mtime, UTC)
+        before = old.get(doc_id)
+        digest = sha256(data)
         rows[doc_id] = IndexRow(
             doc_id=doc_id,
-            url="",
+            url=before.url if before else "",
             path=key,
             title=str(header["title"]),
             published=published.isoformat(),
-            feed_mtime=None,
-            sha256=sha256(data),
-            first_archived=modified.isoformat(timespec="seconds"),
+            # The feed's mtime says which version the file holds: only if it does.
+            feed_mtime=before.feed_mtime
+            if before and before.sha256 == digest
+            else None,
+            sha256=digest,
+            first_archived=(before and before.first_archived)
+            or modified.isoformat(timespec="seconds"),
             last_updated=modified.isoformat(timespec="seconds"),
         )
+    for doc_id, before in old.items():
+        if doc_id not in rows and before.archived:
+            rows[doc_id] = replace(
+                before,
+                pending_path=None,
+                pending_sha256=None,
+                missing_since=before.missing_since or now,
+            )
+            report.notes.append(
+                f"{before.path}: file missing; its row is kept, marked missing"
+                f" (`scrapy forget {doc_id}` drops it)"
+            )
     report.rows = len(rows)
     return list(rows.values()), report

@@ -15,16 +15,28 @@ a file that matches either the committed or the pending hash of its row.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
+
+from newscrawl.archive.files import fsync_dir
+
+logger = logging.getLogger(__name__)
 
 #: The crawler's own folder inside the archive; hidden, so Hexo skips it.
 STATE_DIR = ".newscrawl"
 INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = 1
+#: The schema this code writes; older indexes are migrated (MIGRATIONS).
+SCHEMA_VERSION = 2
+#: Below this much free space an I/O error opening the index is a full disk.
+LOW_SPACE = 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -38,13 +50,37 @@ CREATE TABLE IF NOT EXISTS articles (
     first_archived TEXT,          -- ISO 8601, UTC
     last_updated TEXT,            -- ISO 8601, UTC
     pending_path TEXT,            -- a write in progress (see the module docstring)
-    pending_sha256 TEXT
+    pending_sha256 TEXT,
+    missing_since TEXT            -- its file found missing (reindex), till restored
+);
+"""
+# Version 2: the change journal (`scrapy changes`), written in the transaction of
+# each change, and the doc ids that redirect to another article.
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,             -- ISO 8601, UTC, microseconds
+    run TEXT NOT NULL,            -- the run (or writer session) that made it
+    doc_id TEXT NOT NULL,
+    change TEXT NOT NULL CHECK (change IN ('created', 'updated', 'moved', 'removed')),
+    path TEXT NOT NULL,
+    old_path TEXT                 -- 'moved': where it was
+);
+CREATE INDEX IF NOT EXISTS changes_by_run ON changes (run);
+CREATE TABLE IF NOT EXISTS aliases (
+    alias TEXT PRIMARY KEY,       -- a doc id the feed lists ...
+    doc_id TEXT NOT NULL,         -- ... whose page redirects to this article
+    feed_mtime INTEGER
 );
 """
 
 
 class IndexUnusableError(RuntimeError):
-    """The index cannot be used as it is (corrupt, or from another program)."""
+    """The index cannot be used as it is (damaged, full disk, another program's)."""
+
+
+class IndexDamagedError(IndexUnusableError):
+    """The index is proven damaged (SQLite says so): `scrapy reindex` rebuilds it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +98,7 @@ class IndexRow:
     last_updated: str | None = None
     pending_path: str | None = None
     pending_sha256: str | None = None
+    missing_since: str | None = None
 
     @property
     def archived(self) -> bool:
@@ -69,8 +106,22 @@ class IndexRow:
         return self.sha256 is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of the change journal."""
+
+    seq: int
+    at: str
+    run: str
+    doc_id: str
+    change: str
+    path: str
+    old_path: str | None = None
+
+
 _COLUMNS = ", ".join(f.name for f in fields(IndexRow))
 _PLACEHOLDERS = ", ".join("?" for _ in fields(IndexRow))
+_CHANGE_COLUMNS = ", ".join(f.name for f in fields(Change))
 
 
 def index_path(archive_root: Path) -> Path:
@@ -78,41 +129,151 @@ def index_path(archive_root: Path) -> Path:
     return archive_root / STATE_DIR / INDEX_NAME
 
 
+def state_dir(archive_root: Path, *, create: bool) -> Path:
+    """The crawler's folder in the archive, checked to be a real folder.
+
+    IndexUnusableError (one line) if it is a file or a link: the archive's state
+    never lives outside the archive.
+    """
+    folder = archive_root / STATE_DIR
+    try:
+        found = folder.lstat()
+    except FileNotFoundError:
+        if not create:
+            return folder
+        folder.mkdir(parents=True, exist_ok=True)
+        found = folder.lstat()
+    except NotADirectoryError as exc:
+        raise IndexUnusableError(f"{archive_root} is not a folder") from exc
+    if stat.S_ISLNK(found.st_mode):
+        raise IndexUnusableError(f"{folder} is a link; the archive refuses it")
+    if not stat.S_ISDIR(found.st_mode):
+        raise IndexUnusableError(f"{folder} is not a folder (move the file away)")
+    return folder
+
+
+def free_space(folder: Path) -> int:
+    """Bytes free for us on the disk of ``folder``."""
+    found = os.statvfs(folder)
+    return found.f_bavail * found.f_frsize
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> IndexUnusableError:
+    """The error to report for ``exc`` met while opening the index at ``path``.
+
+    Damage is only what SQLite proves (not a database, corrupt): a full disk or an
+    I/O error says so, and `reindex` would only make things worse.
+    """
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_NOTADB" or name.startswith("SQLITE_CORRUPT"):
+        return IndexDamagedError(
+            f"the index {path} is damaged ({exc}); run `scrapy reindex` to rebuild it"
+        )
+    free = free_space(path.parent)
+    if name == "SQLITE_FULL" or (name.startswith("SQLITE_IOERR") and free < LOW_SPACE):
+        return IndexUnusableError(
+            f"the disk of {path.parent} is full ({free // 1024} KiB free):"
+            " free some space, then run again (the index is intact)"
+        )
+    return IndexUnusableError(f"cannot open the index {path} ({name or exc}): {exc}")
+
+
 class ArchiveIndex:
     """The SQLite index of one archive folder."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
-        if not create and not path.exists():
-            raise IndexUnusableError(
-                f"no index at {path}: run `scrapy reindex` to build it"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        state_dir(path.parent.parent, create=create)
+        try:
+            found = path.lstat()
+        except FileNotFoundError:
+            if not create:
+                raise IndexUnusableError(
+                    f"no index at {path}: run `scrapy reindex` to build it"
+                ) from None
+            self._create(path)
+            found = path.lstat()
+        if stat.S_ISLNK(found.st_mode) or not stat.S_ISREG(found.st_mode):
+            raise IndexUnusableError(f"{path} is not a regular file; refused")
+        if found.st_size == 0:
+            # A new index is made whole under another name (`_create`): an empty
+            # file here is not ours, and SQLite would take it for a new database.
+            raise IndexDamagedError(
+                f"the index {path} is empty (0 bytes); run `scrapy reindex`"
+            )
         # Autocommit mode: transactions are explicit (see `transaction`).
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise _unusable(path, exc) from exc
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk when it returns, like the article before it.
             self.db.execute("PRAGMA synchronous=FULL")
             self._synced = True
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise IndexUnusableError(
-                    f"{path} has schema {version}, expected {SCHEMA_VERSION}"
+                    f"{path} has schema {version}, newer than this newscrawl knows"
+                    f" ({SCHEMA_VERSION}): use the newscrawl that wrote it"
                 )
-            self.db.executescript(_SCHEMA)
-            if version != SCHEMA_VERSION:
-                # Only a new index: the pragma is a write, and a run that
-                # archives nothing must leave the index's bytes as they were.
-                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
+            if version < 1:
+                raise IndexDamagedError(
+                    f"{path} has no newscrawl schema; run `scrapy reindex`"
+                )
+            if version < SCHEMA_VERSION:
+                self._migrate(version)
+        except sqlite3.Error as exc:
             self.db.close()
-            # Never recreate a damaged index silently: it is the memory of what is
+            # Never recreate an index silently: it is the memory of what is
             # archived. `reindex` rebuilds it from the files, on purpose.
-            raise IndexUnusableError(
-                f"the index {path} is damaged ({exc});"
-                " run `scrapy reindex` to rebuild it"
-            ) from exc
+            raise _unusable(path, exc) from exc
+        except IndexUnusableError:
+            self.db.close()
+            raise
+
+    @staticmethod
+    def _create(path: Path) -> None:
+        """Make a new, empty index at ``path``, whole or not at all."""
+        temp = path.with_name(f".{path.name}.{os.getpid()}.new")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            temp.with_name(temp.name + suffix).unlink(missing_ok=True)
+        try:
+            db = sqlite3.connect(temp, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA + _SCHEMA_2)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            finally:
+                db.close()
+            os.replace(temp, path)
+            fsync_dir(path.parent)
+        except sqlite3.Error as exc:
+            raise _unusable(path, exc) from exc
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                temp.with_name(temp.name + suffix).unlink(missing_ok=True)
+
+    def _migrate(self, version: int) -> None:
+        """Upgrade an index of an older schema in place, after a backup beside it."""
+        backup = self.path.with_name(f"{self.path.name}.v{version}.backup")
+        target = sqlite3.connect(backup)
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+        fsync_dir(self.path.parent)
+        with self.transaction() as db:
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step](db, self.path.parent.parent)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        logger.warning(
+            "Upgraded the index %s from schema %d to %d (a copy of the old one is %s)",
+            self.path,
+            version,
+            SCHEMA_VERSION,
+            backup,
+        )
 
     @classmethod
     def for_archive(cls, archive_root: Path, *, create: bool = True) -> ArchiveIndex:
@@ -154,13 +315,18 @@ class ArchiveIndex:
         ).fetchone()
         return IndexRow(*found) if found else None
 
-    def archived_mtime(self, doc_id: str) -> tuple[bool, int | None]:
-        """``(archived, feed mtime)`` of ``doc_id``: what the crawl needs to skip it."""
+    def lookup(self, doc_id: str) -> tuple[IndexRow | None, int | None]:
+        """The row an article the feed lists as ``doc_id`` is archived under, and
+        the feed mtime last seen for that doc id (an alias has its own)."""
+        row = self.get(doc_id)
+        if row is not None:
+            return row, row.feed_mtime
         found = self.db.execute(
-            "SELECT sha256 IS NOT NULL, feed_mtime FROM articles WHERE doc_id = ?",
-            (doc_id,),
+            "SELECT doc_id, feed_mtime FROM aliases WHERE alias = ?", (doc_id,)
         ).fetchone()
-        return (bool(found[0]), found[1]) if found else (False, None)
+        if found is None:
+            return None, None
+        return self.get(found[0]), found[1]
 
     def rows(self) -> Iterator[IndexRow]:
         """Every row, by path."""
@@ -179,6 +345,26 @@ class ArchiveIndex:
         """What SQLite's own integrity check finds wrong; empty when all is well."""
         found = [r[0] for r in self.db.execute("PRAGMA integrity_check")]
         return [] if found == ["ok"] else found
+
+    def changes(self, *, after_seq: int = 0, after_time: str = "") -> Iterator[Change]:
+        """The journal's lines after a sequence number and a time, oldest first."""
+        for found in self.db.execute(
+            f"SELECT {_CHANGE_COLUMNS} FROM changes WHERE seq > ? AND at > ?"
+            " ORDER BY seq",
+            (after_seq, after_time),
+        ):
+            yield Change(*found)
+
+    def last_change_of_run(self, run: str) -> int | None:
+        """The journal's last sequence number written by ``run``, if it wrote any."""
+        found = self.db.execute(
+            "SELECT max(seq) FROM changes WHERE run = ?", (run,)
+        ).fetchone()
+        return None if found[0] is None else int(found[0])
+
+    def aliases(self) -> Iterator[tuple[str, str, int | None]]:
+        """Every alias: (alias, doc id, feed mtime)."""
+        yield from self.db.execute("SELECT alias, doc_id, feed_mtime FROM aliases")
 
     # --- Writing ---------------------------------------------------------------------
 
@@ -201,18 +387,16 @@ class ArchiveIndex:
             )
 
     def finish_write(
-        self,
-        row: IndexRow,
-        *,
-        now: str,
+        self, row: IndexRow, *, now: str, run: str, change: str, old_path: str | None
     ) -> None:
-        """The file of ``row`` is durably on disk: make the row say so."""
+        """The file of ``row`` is durably on disk: make the row say so, and journal
+        the ``change`` in the same transaction."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE articles SET url = ?, path = ?, title = ?, published = ?,"
                 " feed_mtime = ?, sha256 = ?,"
                 " first_archived = coalesce(first_archived, ?), last_updated = ?,"
-                " pending_path = NULL, pending_sha256 = NULL"
+                " pending_path = NULL, pending_sha256 = NULL, missing_since = NULL"
                 " WHERE doc_id = ?",
                 (
                     row.url,
@@ -226,6 +410,7 @@ class ArchiveIndex:
                     row.doc_id,
                 ),
             )
+            _journal(db, now, run, row.doc_id, change, row.path, old_path)
 
     def saw(self, doc_id: str, url: str, feed_mtime: int | None) -> None:
         """The article was fetched again and its file is unchanged: note the mtime."""
@@ -235,15 +420,133 @@ class ArchiveIndex:
                 (url, feed_mtime, doc_id),
             )
 
-    def replace_all(self, rows: Iterable[IndexRow]) -> int:
-        """Replace every row by ``rows`` in one transaction; return how many."""
-        count = 0
+    def alias(self, alias: str, doc_id: str, feed_mtime: int | None) -> None:
+        """The feed's ``alias`` redirects to the article ``doc_id``."""
         with self.transaction() as db:
-            db.execute("DELETE FROM articles")
+            db.execute(
+                "INSERT INTO aliases (alias, doc_id, feed_mtime) VALUES (?, ?, ?)"
+                " ON CONFLICT(alias) DO UPDATE SET"
+                " doc_id = excluded.doc_id, feed_mtime = excluded.feed_mtime",
+                (alias, doc_id, feed_mtime),
+            )
+
+    def remove(self, doc_id: str, *, now: str, run: str) -> IndexRow | None:
+        """Drop the row of ``doc_id`` and its aliases, journalled; the old row."""
+        row = self.get(doc_id)
+        if row is None:
+            return None
+        with self.transaction() as db:
+            db.execute("DELETE FROM articles WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM aliases WHERE doc_id = ?", (doc_id,))
+            if row.archived:
+                _journal(db, now, run, doc_id, "removed", row.path, None)
+        return row
+
+    def mark_missing(self, doc_ids: Iterable[str], now: str) -> None:
+        """These archived articles' files are gone: say so until they are restored."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE articles SET missing_since = coalesce(missing_since, ?)"
+                " WHERE doc_id = ?",
+                ((now, d) for d in doc_ids),
+            )
+
+
+def _journal(
+    db: sqlite3.Connection,
+    at: str,
+    run: str,
+    doc_id: str,
+    change: str,
+    path: str,
+    old_path: str | None,
+) -> None:
+    db.execute(
+        "INSERT INTO changes (at, run, doc_id, change, path, old_path)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (at, run, doc_id, change, path, old_path),
+    )
+
+
+def write_index(
+    path: Path,
+    rows: Iterable[IndexRow],
+    changes: Iterable[Change],
+    aliases: Iterable[tuple[str, str, int | None]],
+) -> int:
+    """Write a whole new index at ``path`` (which must not exist); return its rows.
+
+    ``reindex`` builds its index this way, beside the old one, and swaps them
+    only once this returned.
+    """
+    ArchiveIndex._create(path)
+    index = ArchiveIndex(path)
+    try:
+        count = 0
+        with index.transaction() as db:
             for row in rows:
                 db.execute(
                     f"INSERT INTO articles ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
                     astuple(row),
                 )
                 count += 1
+            db.executemany(
+                f"INSERT INTO changes ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (astuple(c) for c in changes),
+            )
+            db.executemany(
+                "INSERT INTO aliases (alias, doc_id, feed_mtime) VALUES (?, ?, ?)",
+                aliases,
+            )
         return count
+    finally:
+        index.close()
+
+
+# --- Migrations ----------------------------------------------------------------------
+
+
+def _to_version_2(db: sqlite3.Connection, archive_root: Path) -> None:
+    """The change journal and aliases; the journal starts from the runs log."""
+    db.execute("ALTER TABLE articles ADD COLUMN missing_since TEXT")
+    for statement in _SCHEMA_2.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    by_path = dict(db.execute("SELECT path, doc_id FROM articles"))
+    runs = archive_root / STATE_DIR / "runs.jsonl"
+    if not runs.is_file() or runs.is_symlink():
+        return
+    with runs.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            for change in ("created", "updated"):
+                for path in record.get(change, []):
+                    if path in by_path:
+                        _journal(
+                            db,
+                            _utc_text(str(record.get("end", ""))),
+                            str(record.get("run", "")),
+                            by_path[path],
+                            change,
+                            path,
+                            None,
+                        )
+
+
+def _utc_text(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+#: MIGRATIONS[v] upgrades an index of schema v to v + 1, inside one transaction.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {
+    1: _to_version_2,
+}

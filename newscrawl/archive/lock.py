@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 
-from newscrawl.archive.index import STATE_DIR
+from newscrawl.archive.index import STATE_DIR, state_dir
 
 LOCK_NAME = "lock"
 
@@ -30,19 +31,22 @@ class ArchiveLock:
 
     def acquire(self) -> None:
         """Take the lock now or raise ArchiveLockedError; never waits."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        state_dir(self.path.parent.parent, create=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            holder = _holder(fd)
             os.close(fd)
             archive = self.path.parent.parent
             raise ArchiveLockedError(
                 f"another run (pid {holder}) is using the archive {archive}"
             ) from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # The pid is written over the old one in one write, then the rest cut:
+        # the file is never empty while a holder has it (see `_holder`).
+        line = f"{os.getpid()}\n".encode()
+        os.pwrite(fd, line, 0)
+        os.ftruncate(fd, len(line))
         self._fd = fd
 
     def release(self) -> None:
@@ -63,3 +67,18 @@ class ArchiveLock:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _holder(fd: int) -> str:
+    """The pid in the lock file of another holder.
+
+    A holder that has just taken the lock of a new file has not written its pid
+    yet: the file is empty for a few microseconds. Wait for it (briefly).
+    """
+    for _ in range(200):
+        found = os.pread(fd, 64, 0).decode("ascii", "replace")
+        pid = found.split("\n", 1)[0].strip()
+        if pid.isdigit() and found.count("\n") >= 1:
+            return pid
+        time.sleep(0.005)
+    return "unknown"

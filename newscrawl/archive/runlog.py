@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from newscrawl.archive.files import fsync_dir
 from newscrawl.archive.index import STATE_DIR
+
+BEIJING = timezone(timedelta(hours=8))
 
 RUNS_NAME = "runs.jsonl"
 #: Present while a crawl runs; a crawl killed before its end leaves it behind.
@@ -31,7 +33,8 @@ def append_run(archive_root: Path, record: dict[str, Any]) -> None:
     path = runs_path(archive_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    # Never through a link: the log is the archive's, not wherever a link points.
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -48,7 +51,7 @@ def start_crawl(archive_root: Path) -> bool:
     path = archive_root / STATE_DIR / UNFINISHED_NAME
     interrupted = path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
     fsync_dir(path.parent)
     return interrupted
 
@@ -73,42 +76,27 @@ def read_runs(archive_root: Path) -> Iterator[dict[str, Any]]:
                 yield record
 
 
-def changes_since(archive_root: Path, since: str) -> list[dict[str, Any]]:
-    """Paths created or updated by the runs after ``since``, last change first wins.
-
-    ``since`` is a run id (changes of the runs after it) or an ISO 8601 time
-    (changes of the runs that ended after it).
-    """
-    runs = list(read_runs(archive_root))
-    ids = [r.get("run") for r in runs]
-    if since in ids:
-        later = runs[ids.index(since) + 1 :]
-    else:
-        moment = _instant(since)
-        later = [r for r in runs if _instant(str(r.get("end", ""))) > moment]
-    latest: dict[str, dict[str, Any]] = {}
-    for run in later:
-        for change in ("created", "updated"):
-            for path in run.get(change, []):
-                kind = (
-                    "created"
-                    if path in latest and latest[path]["change"] == "created"
-                    else change
-                )
-                latest[path] = {
-                    "path": path,
-                    "change": kind,
-                    "run": run.get("run"),
-                    "at": run.get("end"),
-                }
-    return list(latest.values())
+def run_end(archive_root: Path, run: str) -> str | None:
+    """When the run ``run`` ended, by the runs log; None if it has no line there."""
+    for record in read_runs(archive_root):
+        if record.get("run") == run:
+            return str(record.get("end", ""))
+    return None
 
 
-def _instant(value: str) -> datetime:
+def instant(value: str) -> datetime:
+    """A time given by the user: ISO 8601 with a zone, or a plain date (a Beijing
+    day, from its midnight); ValueError says which forms work."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is neither a run id nor an ISO 8601 time") from exc
+        raise ValueError(
+            f"{value!r} is neither a run id nor a time: give a run id from the runs"
+            " log, a date such as 2026-01-01 (Beijing), or a time such as"
+            " 2026-01-01T08:00:00+08:00"
+        ) from exc
     if moment.tzinfo is None:
+        if len(value) == 10:  # a plain date: the Beijing day it names
+            return moment.replace(tzinfo=BEIJING)
         raise ValueError(f"{value!r} needs a time zone, e.g. {value}+08:00 or {value}Z")
     return moment

@@ -1,28 +1,32 @@
-"""``scrapy changes --since <run or time>``: what runs created or updated since."""
+"""``scrapy changes --since <run, date or time>``: what changed in the archive since."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import TYPE_CHECKING
 
 from scrapy.exceptions import UsageError
 
-from newscrawl.archive.runlog import changes_since
+from newscrawl.archive.changes import UnknownPointError, changes_since
+from newscrawl.archive.index import ArchiveIndex, IndexUnusableError
 from newscrawl.archive_command import ArchiveCommand
+from newscrawl.extensions import ExitStatus
 
 if TYPE_CHECKING:
     import argparse
 
 
 class Command(ArchiveCommand):
-    """Prints one JSON line per archive path created or updated since a point."""
+    """Prints one JSON line per archive path created, updated, moved or removed."""
 
     def syntax(self) -> str:
-        return "--since <run id | ISO 8601 time>"
+        return "--since <run id | date | ISO 8601 time>"
 
     def short_desc(self) -> str:
         return (
-            "List archive paths created or updated since a run or a time (JSON lines)"
+            "List archive paths created, updated, moved or removed since a run,"
+            " a date or a time (JSON lines)"
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -30,13 +34,28 @@ class Command(ArchiveCommand):
         parser.add_argument(
             "--since",
             required=True,
-            help="a run id from the runs log, or a time such as 2026-11-28T08:00+08:00",
+            help="a run id from the runs log, a date such as 2026-11-28 (a Beijing"
+            " day), or a time such as 2026-11-28T08:00+08:00",
         )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if not self.require_archive():
+            return
         try:
-            changes = changes_since(self.archive, opts.since)
-        except ValueError as exc:
+            index = ArchiveIndex.for_archive(self.archive, create=False)
+        except IndexUnusableError as exc:
+            self.say(f"newscrawl: {exc}")
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+            return
+        try:
+            changes = changes_since(self.archive, index, opts.since)
+        except UnknownPointError as exc:
             raise UsageError(str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            self.say(f"newscrawl: cannot read the index {index.path}: {exc}")
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+            return
+        finally:
+            index.close()
         for change in changes:
             print(json.dumps(change, ensure_ascii=False))

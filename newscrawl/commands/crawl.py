@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,8 +10,15 @@ from typing import TYPE_CHECKING
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
-from newscrawl.archive.index import ArchiveIndex, IndexUnusableError, index_path
+from newscrawl.archive.files import UnsafePathError, check_component
+from newscrawl.archive.index import (
+    ArchiveIndex,
+    IndexUnusableError,
+    free_space,
+    index_path,
+)
 from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
+from newscrawl.archive.owner import archive_root
 from newscrawl.distributed import enabled as distributed
 from newscrawl.extensions import ExitStatus, RunOutcome
 
@@ -20,14 +28,32 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 
+def check_categories(settings: BaseSettings) -> None:
+    """UsageError unless every channel's categories are plain, visible folder names.
+
+    A category such as ``.x`` would hide its articles from Hexo and ``verify``;
+    one with a ``/`` would make folders the path template does not know.
+    """
+    for name, value in settings.getdict("SINA_CHANNELS").items():
+        categories = value.get("categories", []) if isinstance(value, dict) else []
+        for category in categories:
+            try:
+                check_component(str(category))
+            except UnsafePathError as exc:
+                raise UsageError(
+                    f"SINA_CHANNELS: channel {name!r} has category {category!r},"
+                    f" not a plain visible folder name ({exc})"
+                ) from exc
+
+
 def hold_archive(settings: BaseSettings) -> ArchiveLock:
     """Take the archive's lock for this process, and check its index opens.
 
     Raises ArchiveLockedError if another run holds it, OSError if the archive
-    cannot be written, IndexUnusableError if its index is damaged: all before
-    anything is fetched.
+    cannot be written, IndexUnusableError if its index is damaged or its disk
+    full: all before anything is fetched.
     """
-    root = Path(settings.get("ARCHIVE_DIR", "archive"))
+    root = archive_root(settings)
     lock = ArchiveLock(root)
     lock.acquire()
     try:
@@ -52,6 +78,7 @@ class Command(ScrapyCrawlCommand):
         check_arguments = getattr(spidercls, "check_arguments", None)
         if check_arguments is not None:
             check_arguments(self.settings, opts.spargs)
+        check_categories(self.settings)
         crawler = self._create_crawler(spidercls)
         try:
             # A distributed worker never touches the archive: its writer holds it.
@@ -62,7 +89,7 @@ class Command(ScrapyCrawlCommand):
             self.exitcode = int(ExitStatus.LOCKED)
             return
         except (OSError, IndexUnusableError) as exc:
-            print(f"newscrawl: cannot use the archive: {exc}", file=sys.stderr)
+            print(f"newscrawl: cannot use the archive: {_reason(exc)}", file=sys.stderr)
             self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
             return
         try:
@@ -76,4 +103,18 @@ class Command(ScrapyCrawlCommand):
             return
         outcome = crawler.get_extension(RunOutcome)
         if outcome is not None:
+            # A second SIGTERM or Ctrl-C stops Scrapy without closing the spider:
+            # the run still gets its summary line and record here.
+            outcome.forced_stop()
             self.exitcode = int(outcome.exit_status)
+
+
+def _reason(exc: OSError | IndexUnusableError) -> str:
+    """What to tell the operator: a full disk names its free space."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and exc.filename:
+        try:
+            free = free_space(Path(exc.filename).parent)
+        except OSError:
+            return str(exc)
+        return f"the disk is full ({free // 1024} KiB free): {exc}"
+    return str(exc)

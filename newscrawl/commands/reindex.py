@@ -1,12 +1,22 @@
-"""``scrapy reindex``: rebuild the archive's index from its files alone."""
+"""``scrapy reindex``: rebuild the archive's index from its files and the old index."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import TYPE_CHECKING
 
 from newscrawl.archive.check import rebuild_rows, temp_files
-from newscrawl.archive.index import ArchiveIndex, IndexUnusableError, index_path
+from newscrawl.archive.files import fsync_dir
+from newscrawl.archive.index import (
+    ArchiveIndex,
+    Change,
+    IndexDamagedError,
+    IndexRow,
+    IndexUnusableError,
+    index_path,
+    write_index,
+)
 from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
 from newscrawl.archive_command import ArchiveCommand
 from newscrawl.extensions import ExitStatus
@@ -15,16 +25,19 @@ if TYPE_CHECKING:
     import argparse
     from pathlib import Path
 
-    from newscrawl.archive.index import IndexRow
+_SIDE_FILES = ("", "-wal", "-shm")
 
 
 class Command(ArchiveCommand):
-    """Rebuilds the index from the files (the doc id is in each file name)."""
+    """Rebuilds the index from the files (the doc id is in each path), keeping what
+    only the old index knew; never leaves the archive worse than it found it."""
 
     def short_desc(self) -> str:
-        return "Rebuild the archive's index from its files"
+        return "Rebuild the archive's index from its files (and the old index)"
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if not self.require_archive(files_will_do=True):
+            return
         lock = ArchiveLock(self.archive)
         try:
             lock.acquire()
@@ -32,28 +45,44 @@ class Command(ArchiveCommand):
             self.say(f"newscrawl: {exc}; not reindexing now")
             self.exitcode = int(ExitStatus.LOCKED)
             return
+        except OSError as exc:
+            self.say(f"newscrawl: cannot use the archive {self.archive}: {exc}")
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+            return
         try:
             self.exitcode = self.reindex()
+        except (OSError, sqlite3.Error, IndexUnusableError) as exc:
+            # Nothing was swapped: the old index is as it was.
+            self.say(f"newscrawl: reindex failed, the index is unchanged: {exc}")
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
         finally:
             lock.release()
 
     def reindex(self) -> int:
-        rows, report = rebuild_rows(self.archive, self.progress)
+        path = index_path(self.archive)
+        old, changes, aliases, damaged = self.read_old(path)
+        owner = self.owner()
+        rows, report = rebuild_rows(self.archive, owner.rules, old, self.progress)
         for problem in report.problems:
             print(problem)
-        path = index_path(self.archive)
+        for note in report.notes:
+            self.say(f"note: {note}")
+        # Built beside the old index, swapped in only once whole.
+        building = path.with_name(f".{path.name}.reindex")
+        _remove(building)
         try:
-            count = _replace_rows(path, rows)
-        except (IndexUnusableError, sqlite3.DatabaseError):
-            # A damaged index is what reindex is for: start a new one beside it
-            # (its journals too: SQLite would replay them into the new one).
-            damaged = path.with_name(path.name + ".damaged")
-            for suffix in ("", "-wal", "-shm"):
-                old = path.with_name(path.name + suffix)
-                if old.exists():
-                    old.replace(damaged.with_name(damaged.name + suffix))
-            self.say(f"the damaged index was moved to {damaged}")
-            count = _replace_rows(path, rows)
+            count = write_index(building, rows, changes, aliases)
+            if damaged:
+                moved = path.with_name(path.name + ".damaged")
+                for suffix in _SIDE_FILES:
+                    side = path.with_name(path.name + suffix)
+                    if side.exists():
+                        side.replace(moved.with_name(moved.name + suffix))
+                self.say(f"the damaged index was moved to {moved}")
+            os.replace(building, path)
+            fsync_dir(path.parent)
+        finally:
+            _remove(building)
         for leftover in temp_files(self.archive):
             leftover.unlink()
         self.say(
@@ -62,10 +91,36 @@ class Command(ArchiveCommand):
         )
         return 1 if report.problems else 0
 
+    def read_old(
+        self, path: Path
+    ) -> tuple[
+        dict[str, IndexRow], list[Change], list[tuple[str, str, int | None]], bool
+    ]:
+        """The old index's rows, journal and aliases, and whether it is damaged.
 
-def _replace_rows(path: Path, rows: list[IndexRow]) -> int:
-    index = ArchiveIndex(path)
-    try:
-        return index.replace_all(rows)
-    finally:
-        index.close()
+        A damaged index gives nothing (and is moved aside); one that cannot be
+        opened for another reason (a full disk) stops the reindex unchanged.
+        """
+        if not path.exists():
+            return {}, [], [], False
+        try:
+            index = ArchiveIndex(path, create=False)
+        except IndexDamagedError as exc:
+            self.say(f"newscrawl: {exc}")
+            return {}, [], [], True
+        try:
+            rows = {row.doc_id: row for row in index.rows()}
+            return rows, list(index.changes()), list(index.aliases()), False
+        except sqlite3.DatabaseError as exc:
+            name = getattr(exc, "sqlite_errorname", "") or ""
+            if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+                self.say(f"newscrawl: the index {path} is damaged ({exc})")
+                return {}, [], [], True
+            raise
+        finally:
+            index.close()
+
+
+def _remove(path: Path) -> None:
+    for suffix in _SIDE_FILES:
+        path.with_name(path.name + suffix).unlink(missing_ok=True)

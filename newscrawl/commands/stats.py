@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from newscrawl.archive.index import ArchiveIndex, IndexUnusableError
 from newscrawl.archive_command import ArchiveCommand
+from newscrawl.extensions import ExitStatus
+from newscrawl.sina.dates import beijing_day
 
 if TYPE_CHECKING:
     import argparse
@@ -20,28 +23,34 @@ class Command(ArchiveCommand):
         return "Count archived articles per day and per channel"
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if not self.require_archive():
+            return
         try:
             index = ArchiveIndex.for_archive(self.archive, create=False)
         except IndexUnusableError as exc:
             self.say(f"newscrawl: {exc}")
-            self.exitcode = 1
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
             return
+        rules = self.owner().rules
         days: Counter[str] = Counter()
         channels: Counter[str] = Counter()
         try:
             for row in index.rows():
                 if not row.archived:
                     continue
-                folder, _, name = row.path.rpartition("/")
-                channels[folder] += 1
-                days[name[:10]] += 1  # FORMAT.md names start with YYYY-MM-DD
+                # What the path says, by ARCHIVE_PATH_TEMPLATE; else the row.
+                fields = rules.parse(row.path)
+                folder = "/".join(fields.categories) if fields else ""
+                channels[folder or row.path.rpartition("/")[0]] += 1
+                day = fields.date if fields and fields.date else None
+                days[day or beijing_day_of(row.published)] += 1
         except sqlite3.DatabaseError as exc:
             # A damaged page inside the file: SQLite opens it, reading it fails.
             self.say(
                 f"newscrawl: the index {index.path} is damaged ({exc});"
                 " run `scrapy reindex` to rebuild it"
             )
-            self.exitcode = 1
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
             return
         finally:
             index.close()
@@ -52,3 +61,11 @@ class Command(ArchiveCommand):
         for day, count in sorted(days.items()):
             print(f"  {count:8d}  {day}")
         print(f"total: {sum(channels.values())} articles")
+
+
+def beijing_day_of(published: str) -> str:
+    """The Beijing day of an index row's ``published`` (ISO 8601, UTC)."""
+    try:
+        return beijing_day(datetime.fromisoformat(published))
+    except ValueError:
+        return "unknown"

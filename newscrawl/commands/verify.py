@@ -18,6 +18,9 @@ class Command(ArchiveCommand):
         return "Check that every archive file parses and the index agrees with them"
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if not self.archive.is_dir():
+            self.require_archive()
+            return
         report = verify(self.archive, self.progress)
         for problem in report.problems:
             print(problem)

@@ -6,7 +6,6 @@ import contextlib
 import signal
 import sqlite3
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scrapy.commands import ScrapyCommand
@@ -15,6 +14,7 @@ from scrapy.utils.log import configure_logging
 
 from newscrawl.archive.index import IndexUnusableError
 from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
+from newscrawl.archive.owner import archive_root
 from newscrawl.distributed import enabled
 from newscrawl.extensions import ExitStatus
 
@@ -69,7 +69,7 @@ class Command(ScrapyCommand):
             WriterClaimedError,
         )
 
-        lock = ArchiveLock(Path(settings.get("ARCHIVE_DIR") or "archive"))
+        lock = ArchiveLock(archive_root(settings))
         try:
             lock.acquire()
         except ArchiveLockedError as exc:
@@ -121,7 +121,7 @@ class Command(ScrapyCommand):
                 # Keep the runs log right after a failure; Redis may be what failed.
                 with contextlib.suppress(OSError, sqlite3.Error):
                     writer.record()
-                    writer.pipeline.close_spider()
+                    writer.archive.close()
             lock.release()
 
     def fail(self, status: ExitStatus, message: str) -> None:

@@ -24,7 +24,6 @@ class WorkerOutcome(RunOutcome):
         outcome = cls(
             crawler.stats, crawler.settings.getfloat("RUN_MAX_FAILED_RATIO", 0.2), None
         )
-        crawler.signals.connect(outcome.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(outcome.spider_closed, signal=signals.spider_closed)
         return outcome
 
@@ -38,8 +37,8 @@ class WorkerOutcome(RunOutcome):
             "failed": self.failures(),
         }
 
-    def decide(self, counts: dict[str, int]) -> ExitStatus:
+    def decide(self, counts: dict[str, int], reason: str) -> ExitStatus:
         """RunOutcome's status; a Redis failure first, as it explains the rest."""
         if self.stats.get_value("redis/unavailable", 0):
             return ExitStatus.REDIS_UNAVAILABLE
-        return super().decide(counts)
+        return super().decide(counts, reason)

@@ -63,10 +63,19 @@ class Handoff:
         found = cast("list[bytes]", self.client.lrange(self.keys.processing, 0, -1))
         return found[::-1]
 
-    def done(self, message: bytes, doc_id: str, mtime: int | None) -> None:
-        """``message`` is durably in the archive: publish its doc id, drop it."""
+    def done(
+        self,
+        message: bytes,
+        doc_id: str,
+        mtime: int | None,
+        alias: tuple[str, int | None] | None = None,
+    ) -> None:
+        """``message`` is durably in the archive: publish its doc id (and the doc id
+        the feed listed for it, if its page redirected), drop it."""
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.archived, doc_id, mtime_value(mtime))
+            if alias is not None:
+                pipe.hset(self.keys.archived, alias[0], mtime_value(alias[1]))
             pipe.lrem(self.keys.processing, 1, message)  # type: ignore[arg-type]
             pipe.execute()
 

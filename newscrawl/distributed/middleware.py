@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.http import Request
 
+from newscrawl.archive.owner import Freshness, freshness
 from newscrawl.distributed.codec import Seen, encode_seen
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.link import WorkerLink
@@ -47,8 +47,8 @@ class SharedArchivedArticlesMiddleware(ArchivedArticlesMiddleware):
         handoff: Handoff,
         membership: Membership,
     ) -> None:
-        # The base's archive folder is never read here: workers have no archive.
-        super().__init__(stats, Path())
+        # Workers have no archive: what they skip is in Redis.
+        super().__init__(stats, None)
         self.link = link
         self.archived = archived
         self.handoff = handoff
@@ -106,9 +106,13 @@ class SharedArchivedArticlesMiddleware(ArchivedArticlesMiddleware):
         except RedisUnavailableError:
             return {}
 
-    def lookup(self, doc_id: str) -> tuple[bool, int | None]:
-        """``(archived, feed mtime)`` from the archived ids read for this page."""
-        return self._mtimes.get(doc_id, (False, None))
+    def check(self, doc_id: str, url: str, feed_mtime: int | None) -> Freshness:
+        """The archive's rule, on the archived ids read for this page."""
+        archived, archived_mtime = self._mtimes.get(doc_id, (False, None))
+        verdict, adopt = freshness(archived, archived_mtime, feed_mtime)
+        if adopt and feed_mtime is not None and not self.adopt(doc_id, url, feed_mtime):
+            return "new"
+        return verdict
 
     def adopt(self, doc_id: str, url: str, feed_mtime: int) -> bool:
         """Hand the feed's mtime over: the writer notes it in the index and hash."""

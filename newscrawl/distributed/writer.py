@@ -1,8 +1,9 @@
 """The archive writer of the distributed mode: the one process that writes the archive.
 
 Workers hand finished articles over through Redis (handoff.py); the writer takes
-them one at a time and runs the project's own ArchivePipeline on each: the same
-exporter, the same atomic writes, the same index as a single-machine run. After
+them one at a time and runs the project's own ArchivePipeline on each, writing
+through the same archive owner (newscrawl/archive/owner.py) as a single-machine
+run: the same exporter, atomic writes, index, journal and runs log. After
 each durable write it publishes the doc id and feed mtime in the ``archived``
 hash, which workers read to skip what is archived without fetching it.
 
@@ -14,27 +15,23 @@ taking the same hand-overs.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from scrapy import Spider
-from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
-from scrapy.statscollectors import MemoryStatsCollector
 
-from newscrawl.archive.index import STATE_DIR, index_path
-from newscrawl.archive.runlog import UNFINISHED_NAME, append_run, end_crawl, start_crawl
+from newscrawl.archive.index import STATE_DIR
+from newscrawl.archive.owner import Archive
+from newscrawl.archive.runlog import UNFINISHED_NAME
 from newscrawl.distributed.codec import MessageError, Seen, decode
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.shared import connect, keys_from, worker_timeout
 from newscrawl.pipelines import ArchivePipeline
-from newscrawl.signals import article_archived
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from redis import Redis
     from scrapy.settings import Settings
 
@@ -79,13 +76,10 @@ class ArchiveWriter:
         self.handoff = Handoff(client, keys)
         self.archived = ArchivedIds(client, keys)
         self.ttl_ms = round(worker_timeout(settings) * 1000)
-        # The pipeline is built the Scrapy way, from a crawler that never crawls:
-        # its settings, stats and signals are all the pipeline asks of one.
-        self.crawler = Crawler(Spider, settings)
-        self.crawler.stats = self.stats = MemoryStatsCollector(self.crawler)
-        self.pipeline = ArchivePipeline.from_crawler(self.crawler)
-        self.crawler.signals.connect(self.article_archived, signal=article_archived)
-        self.root: Path = self.pipeline.store.root
+        self.archive = Archive.from_settings(settings)
+        self.stats = Counts()
+        self.pipeline = ArchivePipeline(self.stats, self.archive)
+        self.root: Path = self.archive.root
         self.identity = f"{socket.gethostname()}:{self.root.resolve()}"
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
@@ -93,7 +87,7 @@ class ArchiveWriter:
         self._unfinished = (self.root / STATE_DIR / UNFINISHED_NAME).exists()
         self.stopping = False
         self.rejected = 0
-        self._record: dict[str, Any] = self._new_record()
+        self._base = self._totals()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ArchiveWriter:
@@ -125,7 +119,7 @@ class ArchiveWriter:
     def close(self) -> None:
         """Write the last run record and close the index."""
         self.record()
-        self.pipeline.close_spider()
+        self.archive.close()
 
     def stop(self) -> None:
         """Finish the article in hand, then return from ``serve``."""
@@ -150,21 +144,16 @@ class ArchiveWriter:
         unfinished = bool(self.client.exists(self.keys.unfinished))
         if unfinished != self._unfinished:
             if unfinished:
-                start_crawl(self.root)
+                self.archive.start_crawl()
             else:
-                end_crawl(self.root)
+                self.archive.end_crawl()
             self._unfinished = unfinished
 
     def publish(self) -> int:
         """Publish every archived doc id of the index to workers; return how many."""
-        if not index_path(self.root).exists():
-            return self.archived.publish(())
         # Streamed from the index: a million rows need not sit in memory at once.
-        return self.archived.publish(
-            (row.doc_id, row.feed_mtime)
-            for row in self.pipeline.store.index.rows()
-            if row.archived
-        )
+        # An article whose file went missing is not published: workers fetch it.
+        return self.archived.publish(self.archive.archived_ids())
 
     # --- Writing ---------------------------------------------------------------------
 
@@ -221,18 +210,20 @@ class ArchiveWriter:
                 raise
             self.reject(message, str(exc))
             return
-        self.handoff.done(message, decoded.doc_id, decoded.feed_mtime)
+        alias = None
+        if decoded.listed_doc_id and decoded.listed_doc_id != decoded.doc_id:
+            alias = (decoded.listed_doc_id, decoded.listed_feed_mtime)
+        self.handoff.done(message, decoded.doc_id, decoded.feed_mtime, alias)
 
     def adopt(self, seen: Seen, message: bytes) -> None:
         """A row rebuilt by ``reindex`` takes the feed's mtime (as a crawl does)."""
-        index = self.pipeline.store.index
-        row = index.get(seen.doc_id)
+        row = self.archive.index.get(seen.doc_id) if self.archive.has_index() else None
         if row is None or not row.archived:
             self.handoff.forget(message)
             return
         mtime = row.feed_mtime
         if mtime is None:
-            index.saw(seen.doc_id, seen.url, seen.feed_mtime)
+            self.archive.adopt(seen.doc_id, seen.url, seen.feed_mtime)
             mtime = seen.feed_mtime
         self.handoff.done(message, seen.doc_id, mtime)
 
@@ -245,57 +236,49 @@ class ArchiveWriter:
 
     # --- The runs log ----------------------------------------------------------------
 
-    def article_archived(self, path: str, change: str) -> None:
-        self._record[change].append(path)
-
-    def _new_record(self) -> dict[str, Any]:
+    def _totals(self) -> dict[str, int]:
         value = self.stats.get_value
         return {
-            "start": datetime.now(UTC),
-            "created": [],
-            "updated": [],
-            "base": {
-                "new": value("archive/written", 0),
-                "updated": value("archive/updated", 0),
-                "unchanged": value("archive/skipped/unchanged", 0),
-                "failed": self.rejected,
-            },
+            "new": value("archive/written", 0),
+            "updated": value("archive/updated", 0),
+            "unchanged": value("archive/skipped/unchanged", 0),
+            "skipped": 0,
+            "failed": self.rejected,
         }
 
     def record(self) -> None:
         """Append what was written since the last record to the runs log, if any.
 
-        Workers keep no record; the writer's lines let ``scrapy changes`` tell
-        downstream tools what changed, as after single-machine runs.
+        Workers keep no record; the writer's lines (through the archive owner, as
+        a crawl's) let ``scrapy changes`` tell downstream tools what changed.
         """
-        value = self.stats.get_value
-        base = self._record["base"]
-        counts = {
-            "new": value("archive/written", 0) - base["new"],
-            "updated": value("archive/updated", 0) - base["updated"],
-            "unchanged": value("archive/skipped/unchanged", 0) - base["unchanged"],
-            "skipped": 0,
-            "failed": self.rejected - base["failed"],
-        }
+        totals = self._totals()
+        counts = {k: n - self._base[k] for k, n in totals.items()}
         if not any(counts.values()):
             return
-        started: datetime = self._record["start"]
-        append_run(
-            self.root,
-            {
-                "run": f"{started:%Y%m%dT%H%M%S%fZ}-{os.getpid()}",
-                "start": started.isoformat(),
-                "end": datetime.now(UTC).isoformat(),
-                "exit_status": 0,
-                "finish_reason": "written",
-                "writer": self.identity,
-                "counts": counts,
-                "created": self._record["created"],
-                "updated": self._record["updated"],
-            },
+        self.archive.record_run(
+            exit_status=0,
+            finish_reason="written",
+            counts=counts,
+            writer=self.identity,
         )
         logger.info(
             "Archive writer: %s",
             ", ".join(f"{n} {k}" for k, n in counts.items() if k != "skipped"),
         )
-        self._record = self._new_record()
+        self._base = totals
+
+
+class Counts:
+    """The writer's counters: what ArchivePipeline counts (``inc_value``)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None:
+        """Add ``count`` to ``key``."""
+        self.values[key] = self.values.get(key, start) + count
+
+    def get_value(self, key: str, default: int = 0) -> int:
+        """The value of ``key``, or ``default``."""
+        return self.values.get(key, default)

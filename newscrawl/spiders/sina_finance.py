@@ -31,7 +31,7 @@ from newscrawl.sina.channels import Channel, load_channels
 from newscrawl.sina.dates import BEIJING, plausible
 from newscrawl.sina.encoding import read_document
 from newscrawl.sina.feed import FeedEntry, FeedError, feed_url, parse_feed
-from newscrawl.sina.ids import is_article_url
+from newscrawl.sina.ids import doc_id_from_url, is_article_url
 
 if TYPE_CHECKING:
     from lxml.html import HtmlElement
@@ -240,6 +240,14 @@ class SinaFinanceSpider(scrapy.Spider):
     ) -> Iterator[Article]:
         """Build the Article of one page; what the page lacks, the feed item gives."""
         url = entry.url if entry else response.url
+        listed = None
+        landed = doc_id_from_url(response.url)
+        if entry is not None and landed is not None and landed != entry.doc_id:
+            # The listed page redirects to another article (a 301 from one doc id
+            # to another): archive that article under its own id, once; the feed
+            # item describes another page, so its values are not used.
+            listed, entry, url = entry, None, response.url
+            self.crawler.stats.inc_value("sina/article/redirected_to_other")
         content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         mime = content_type.partition(";")[0].strip().lower()
         # Scrapy guesses HTML from the URL's .shtml when the header says image/png.
@@ -253,6 +261,9 @@ class SinaFinanceSpider(scrapy.Spider):
             return
         article = self.article(response, url, channel, entry)
         if article is not None:
+            if listed is not None:
+                article.listed_doc_id = listed.doc_id
+                article.listed_feed_mtime = listed.mtime
             yield article
 
     def article(

@@ -1,0 +1,350 @@
+"""The one owner of an archive folder.
+
+Every article write, index change, move, removal, alias and run record goes
+through an ``Archive``: the single-machine pipeline, the distributed writer and the
+commands all use it, so the archive's rules live in one place:
+
+- a file and its index row agree at every instant (the index's two-phase write);
+- every change is journalled in the index in the transaction that makes it, so
+  ``scrapy changes`` sees the work of runs that were killed;
+- nothing is written outside the archive folder, nor through a link in it;
+- an article whose file went missing is not "archived": the next run fetches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from newscrawl.archive.files import (
+    NotAFileError,
+    PathRules,
+    atomic_write,
+    remove_file,
+)
+from newscrawl.archive.index import ArchiveIndex, IndexRow, index_path, state_dir
+from newscrawl.archive.runlog import append_run, end_crawl, start_crawl
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+
+Change = Literal["created", "updated", "moved", "unchanged"]
+#: What the archive says of a feed item: fetch it ("new", "changed", "missing"),
+#: or not ("current").
+Freshness = Literal["new", "changed", "missing", "current"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What storing one article did."""
+
+    change: Change
+    path: str  # archive-relative, '/'-separated
+    old_path: str | None = None  # "moved": where it was
+
+
+def sha256(data: bytes) -> str:
+    """The hash the index keeps of a file's bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def utc_now() -> str:
+    """Now, as the index writes times (microseconds: they order the journal)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def new_run_id(started: datetime) -> str:
+    """A run's id: sortable, and unique as one process holds the archive at a time."""
+    return f"{started:%Y%m%dT%H%M%S%fZ}-{os.getpid()}"
+
+
+def project_dir() -> Path:
+    """The project's folder: that of the nearest scrapy.cfg, else of this package."""
+    from scrapy.utils.conf import closest_scrapy_cfg
+
+    found = closest_scrapy_cfg()
+    return Path(found).parent if found else Path(__file__).resolve().parents[2]
+
+
+def archive_root(settings: BaseSettings) -> Path:
+    """``ARCHIVE_DIR``; a relative one is relative to the project's folder, so that
+    cron, or a shell in any sub-folder, writes the one archive."""
+    root = Path(settings.get("ARCHIVE_DIR") or "archive")
+    return root if root.is_absolute() else project_dir() / root
+
+
+def freshness(
+    archived: bool, archived_mtime: int | None, feed_mtime: int | None
+) -> tuple[Freshness, bool]:
+    """Whether to fetch a feed item, and whether to adopt the feed's mtime.
+
+    A row rebuilt by ``reindex`` has no feed mtime: its file is taken as current
+    and the feed's mtime adopted (second value True), so later edits are noticed.
+    """
+    if not archived:
+        return "new", False
+    if archived_mtime is None and feed_mtime is not None:
+        return "current", True
+    if archived_mtime != feed_mtime:
+        return "changed", False
+    return "current", False
+
+
+def archive_of(crawler: Crawler) -> Archive:
+    """The crawl's archive owner: one per crawler, shared by its components (the
+    archive pipeline, the skipping middleware, the run's outcome)."""
+    archive = getattr(crawler, "newscrawl_archive", None)
+    if archive is None:
+        from scrapy.exceptions import NotConfigured
+
+        try:
+            archive = Archive.from_settings(crawler.settings)
+        except ValueError as exc:
+            raise NotConfigured(str(exc)) from exc
+        crawler.newscrawl_archive = archive  # type: ignore[attr-defined]
+    return archive
+
+
+class Archive:
+    """The archive at ``root``: its files, index, journal, aliases and runs log.
+
+    The index is opened on first use, so a run that archives nothing leaves no
+    trace in the folder.
+    """
+
+    def __init__(self, root: Path, template: str, *, run: str | None = None) -> None:
+        self.root = root
+        self.rules = PathRules(template)
+        self.template = template
+        self.started = datetime.now(UTC)
+        #: Names this session's changes in the journal and its runs-log line.
+        self.run = run or new_run_id(self.started)
+        #: Paths this session created, updated and moved: its runs-log line.
+        self.changed: dict[str, list[str]] = {"created": [], "updated": [], "moved": []}
+        self._index: ArchiveIndex | None = None
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> Archive:
+        """The archive of ``ARCHIVE_DIR`` and ``ARCHIVE_PATH_TEMPLATE``."""
+        from newscrawl.archive.files import DEFAULT_PATH_TEMPLATE
+
+        return cls(
+            archive_root(settings),
+            settings.get("ARCHIVE_PATH_TEMPLATE") or DEFAULT_PATH_TEMPLATE,
+        )
+
+    # --- The index -------------------------------------------------------------------
+
+    @property
+    def index(self) -> ArchiveIndex:
+        """The archive's index, opened (and created) on first use."""
+        if self._index is None:
+            self._index = ArchiveIndex.for_archive(self.root)
+        return self._index
+
+    def has_index(self) -> bool:
+        """Whether the archive has an index yet (a new archive has none)."""
+        return self._index is not None or index_path(self.root).exists()
+
+    def close(self) -> None:
+        """Close the index."""
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    # --- Reading ---------------------------------------------------------------------
+
+    def path_of(
+        self, *, categories: tuple[str, str, str], day: str, doc_id: str
+    ) -> Path:
+        """The archive-relative path of an article; UnsafePathError if unsafe."""
+        return self.rules.path(categories=categories, date=day, doc_id=doc_id)
+
+    def has_file(self, path: str) -> bool:
+        """Whether the article file at ``path`` is there (a regular file, no link)."""
+        try:
+            return stat.S_ISREG((self.root / path).lstat().st_mode)
+        except OSError:
+            return False
+
+    def check(self, doc_id: str, url: str, feed_mtime: int | None) -> Freshness:
+        """Whether the feed item ``doc_id`` needs fetching (the archive's rule).
+
+        An archived article whose file went missing is fetched again.
+        """
+        if not self.has_index():
+            return "new"
+        row, archived_mtime = self.index.lookup(doc_id)
+        if row is None or not row.archived:
+            return "new"
+        verdict, adopt = freshness(True, archived_mtime, feed_mtime)
+        if not self.has_file(row.path):
+            return "missing"
+        if adopt:
+            self.adopt(doc_id, url, feed_mtime)
+        return verdict
+
+    def archived_ids(self) -> Iterator[tuple[str, int | None]]:
+        """(doc id, feed mtime) of every article a crawl may skip: archived, with
+        its file, and the aliases that lead to one."""
+        if not self.has_index():
+            return
+        present: set[str] = set()
+        for row in self.index.rows():
+            if row.archived and self.has_file(row.path):
+                present.add(row.doc_id)
+                yield row.doc_id, row.feed_mtime
+        for alias, doc_id, mtime in self.index.aliases():
+            if doc_id in present:
+                yield alias, mtime
+
+    # --- Writing ---------------------------------------------------------------------
+
+    def store(
+        self,
+        row: IndexRow,
+        data: bytes,
+        *,
+        alias: str | None = None,
+        alias_mtime: int | None = None,
+    ) -> Stored:
+        """Write ``data`` as the file of ``row`` (path, title … set; hash ignored).
+
+        Unchanged bytes are not rewritten: only the feed's mtime is noted. An
+        article whose path changed (its day, its channel) moves: the new file is
+        written, then the old one removed, and the journal says "moved".
+        ``alias``: the doc id the feed listed, whose page redirected to this one.
+
+        Raises NotAFileError when a folder or a link stands in the way (that
+        article cannot be written; the next can), OSError or sqlite3.Error when
+        the disk refuses.
+        """
+        digest = sha256(data)
+        index = self.index
+        old = index.get(row.doc_id)
+        if (
+            old is not None
+            and old.archived
+            and old.sha256 == digest
+            and old.path == row.path
+            and self.has_file(row.path)
+        ):
+            index.saw(row.doc_id, row.url, row.feed_mtime)
+            stored = Stored("unchanged", row.path)
+        else:
+            stored = self._write(old, row, data, digest)
+        if alias is not None and alias != row.doc_id:
+            index.alias(alias, row.doc_id, alias_mtime)
+        return stored
+
+    def _write(
+        self, old: IndexRow | None, row: IndexRow, data: bytes, digest: str
+    ) -> Stored:
+        self.index.begin_write(row.doc_id, row.url, row.path, digest)
+        atomic_write(self.root / row.path, data, root=self.root)
+        moved_from = None
+        if old is not None and old.archived and old.path != row.path:
+            # The article moved (its date or channel changed): the old file goes
+            # before the row says so; meanwhile the row's pending path names the
+            # new one.
+            remove_file(self.root, Path(old.path))
+            moved_from = old.path
+        change: Change = (
+            "created"
+            if old is None or not old.archived
+            else "moved"
+            if moved_from
+            else "updated"
+        )
+        self.index.finish_write(
+            IndexRow(
+                doc_id=row.doc_id,
+                url=row.url,
+                path=row.path,
+                title=row.title,
+                published=row.published,
+                feed_mtime=row.feed_mtime,
+                sha256=digest,
+            ),
+            now=utc_now(),
+            run=self.run,
+            change=change,
+            old_path=moved_from,
+        )
+        self.changed[change].append(row.path)
+        return Stored(change, row.path, moved_from)
+
+    def adopt(self, doc_id: str, url: str, feed_mtime: int | None) -> None:
+        """Note the feed's mtime of an archived article that has none (reindexed)."""
+        row, _ = self.index.lookup(doc_id)
+        if row is not None and row.doc_id == doc_id:
+            self.index.saw(doc_id, url, feed_mtime)
+
+    def forget(self, doc_id: str) -> IndexRow | None:
+        """Drop an article on purpose: its row, its aliases and its file; journalled
+        as "removed". The old row, or None if the archive has no such article."""
+        row = self.index.get(doc_id)
+        if row is None:
+            return None
+        if row.archived:
+            remove_file(self.root, Path(row.path))
+        return self.index.remove(doc_id, now=utc_now(), run=self.run)
+
+    # --- Runs ------------------------------------------------------------------------
+
+    def start_crawl(self) -> bool:
+        """Note that a crawl is under way; return whether an earlier one never ended."""
+        state_dir(self.root, create=True)
+        return start_crawl(self.root)
+
+    def end_crawl(self) -> None:
+        """The crawl ended normally: the next one need not make up for it."""
+        end_crawl(self.root)
+
+    def record_run(
+        self,
+        *,
+        exit_status: int,
+        finish_reason: str,
+        counts: dict[str, int],
+        **extra: Any,
+    ) -> None:
+        """Append this session's line to the runs log: its id (as in the journal),
+        start, end, exit status, counts and the paths it created, updated and moved;
+        then start a new session (a writer records one per batch)."""
+        state_dir(self.root, create=True)
+        append_run(
+            self.root,
+            {
+                "run": self.run,
+                "start": self.started.isoformat(),
+                "end": datetime.now(UTC).isoformat(),
+                "exit_status": exit_status,
+                "finish_reason": finish_reason,
+                "counts": counts,
+                **self.changed,
+                **extra,
+            },
+        )
+        self.started = datetime.now(UTC)
+        self.run = new_run_id(self.started)
+        self.changed = {"created": [], "updated": [], "moved": []}
+
+
+__all__ = [
+    "Archive",
+    "Freshness",
+    "NotAFileError",
+    "Stored",
+    "archive_root",
+    "freshness",
+    "sha256",
+]
