@@ -108,6 +108,8 @@ class Stats(Protocol):
 
     def inc_value(self, key: str, count: int = 1, start: int = 0) -> None: ...
 
+    def get_value(self, key: str, default: Any = None) -> Any: ...
+
 
 class ArchivePipeline:
     """Writes each article into the archive through its owner (archive/owner.py).
@@ -208,7 +210,7 @@ class ArchivePipeline:
             self.on_failure()
             raise DropItem(
                 f"cannot write {path.as_posix()} in the archive {self.archive.root}"
-                f" ({self.failure}: {_reason(exc)}{_free(self.archive.root)});"
+                f" ({self.failure}: {_reason(exc)}{self.free_space()});"
                 " stopping the run",
                 log_level="ERROR",
             ) from exc
@@ -233,13 +235,16 @@ class ArchivePipeline:
         self.on_archived(stored)
         return item
 
+    def free_space(self) -> str:
+        """", N KiB free" after a full disk: the operator's next step; else ""."""
+        if self.failure not in ("ENOSPC", "EDQUOT", "SQLITE_FULL"):
+            return ""
+        try:
+            return f", {free_space(self.archive.root) // 1024} KiB free"
+        except OSError:
+            return ""
 
-def _free(root: Path) -> str:
-    # A full disk names its free space: the operator's next step.
-    try:
-        return f", {free_space(root) // 1024} KiB free"
-    except OSError:
-        return ""
+
 
 
 def _disk_error(exc: OSError | sqlite3.Error) -> str:

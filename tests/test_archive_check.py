@@ -11,10 +11,13 @@ import pytest
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE
 from newscrawl.archive import check as check_module
 from newscrawl.archive.check import rebuild_rows, temp_files, verify, walk
+from newscrawl.archive.files import PathRules
 from newscrawl.archive.index import ArchiveIndex, IndexRow, index_path
-from newscrawl.archive.store import ArticleStore, sha256
+from newscrawl.archive.owner import Archive, sha256
 from newscrawl.exporters import format_article
 from tests.conftest import table_page_offset
+
+RULES = PathRules(DEFAULT_PATH_TEMPLATE)
 
 CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
 FOLDER = "金融/新浪财经/新浪财经－国內"
@@ -49,7 +52,7 @@ def article(n: int) -> tuple[IndexRow, bytes]:
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
-    store = ArticleStore(tmp_path, DEFAULT_PATH_TEMPLATE)
+    store = Archive(tmp_path, DEFAULT_PATH_TEMPLATE)
     try:
         for n in range(len(DOC_IDS)):
             store.store(*article(n))
@@ -118,7 +121,9 @@ def test_a_file_edited_by_hand(archive: Path) -> None:
 def test_a_deleted_file(archive: Path) -> None:
     (archive / path_of(2)).unlink()
     assert verify(archive).problems == [
-        f"{path_of(2)}: index row {DOC_IDS[2]} without its file"
+        f"{path_of(2)}: index row {DOC_IDS[2]} without its file; the next run"
+        " that sees it in the feed fetches it again"
+        f" (or `scrapy forget {DOC_IDS[2]}`)"
     ]
 
 
@@ -183,7 +188,7 @@ def test_a_damaged_index_fails_and_stays_as_it_is(archive: Path, where: str) -> 
 
 def test_rebuilt_rows_equal_the_index_but_for_what_files_lack(archive: Path) -> None:
     before = rows(archive)
-    rebuilt, report = rebuild_rows(archive)
+    rebuilt, report = rebuild_rows(archive, RULES)
     assert (report.problems, report.files, report.rows) == ([], 5, 5)
     assert len(rebuilt) == 5
     for row in rebuilt:
@@ -208,12 +213,13 @@ def test_rebuild_reports_what_it_cannot_index(archive: Path) -> None:
     (archive / copy).write_bytes(article(0)[1])
     broken = f"{FOLDER}/2021-04-20-ibroken00000001.md"
     (archive / broken).write_bytes(b"\n---\ntitle: [\n")
-    rebuilt, report = rebuild_rows(archive)
+    rebuilt, report = rebuild_rows(archive, RULES)
     assert sorted(r.doc_id for r in rebuilt) == sorted(DOC_IDS)
     assert report.files == 8
     assert sorted(report.problems) == sorted(
         [
-            f"{FOLDER}/notes.md: no doc id in the file name",
+            f"{FOLDER}/notes.md: not a path ARCHIVE_PATH_TEMPLATE makes"
+            f" ({DEFAULT_PATH_TEMPLATE})",
             f"{copy}: doc id {DOC_IDS[0]} also in {path_of(0)}",
             f"{broken}: not the archive skeleton (opening or closing lines)",
         ]
@@ -226,5 +232,5 @@ def test_long_commands_report_progress(
     monkeypatch.setattr(check_module, "PROGRESS_EVERY", 2)
     seen: list[int] = []
     verify(archive, seen.append)
-    rebuild_rows(archive, seen.append)
+    rebuild_rows(archive, RULES, None, seen.append)
     assert seen == [2, 4, 2, 4]

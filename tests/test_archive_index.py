@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from newscrawl.archive.index import (
     SCHEMA_VERSION,
     ArchiveIndex,
+    Change,
     IndexRow,
     IndexUnusableError,
     index_path,
+    write_index,
 )
 
 NOW = "2026-11-28T08:00:00+00:00"
@@ -42,7 +44,13 @@ def write(index: ArchiveIndex, row: IndexRow, now: str = NOW) -> None:
     """Both phases of a write, as ArticleStore does them around the file."""
     assert row.sha256 is not None
     index.begin_write(row.doc_id, row.url, row.path, row.sha256)
-    index.finish_write(row, now=now)
+    index.finish_write(row, now=now, run="run-1", change="created", old_path=None)
+
+
+def archived_mtime(index: ArchiveIndex, doc_id: str) -> tuple[bool, int | None]:
+    """(archived, feed mtime) of a feed doc id, as the crawl asks the index."""
+    row, mtime = index.lookup(doc_id)
+    return (row is not None and row.archived, mtime)
 
 
 @pytest.fixture
@@ -72,7 +80,7 @@ def test_begin_write_alone_does_not_archive(index: ArchiveIndex) -> None:
     )
     assert not row.archived
     assert index.count() == 0
-    assert index.archived_mtime("iabcdefg0000001") == (False, None)
+    assert archived_mtime(index, "iabcdefg0000001") == (False, None)
 
 
 def test_finish_write_commits_the_pending_values(index: ArchiveIndex) -> None:
@@ -92,7 +100,7 @@ def test_finish_write_commits_the_pending_values(index: ArchiveIndex) -> None:
         pending_sha256=None,
     )
     assert index.count() == 1
-    assert index.archived_mtime(row.doc_id) == (True, 1618919498)
+    assert archived_mtime(index, row.doc_id) == (True, 1618919498)
 
 
 def test_a_rewrite_keeps_the_committed_row_until_it_finishes(
@@ -108,7 +116,7 @@ def test_a_rewrite_keeps_the_committed_row_until_it_finishes(
     assert (during.path, during.sha256) == (old.path, old.sha256)
     assert (during.pending_path, during.pending_sha256) == (new.path, "2" * 64)
     assert during.archived
-    index.finish_write(new, now=LATER)
+    index.finish_write(new, now=LATER, run="run-2", change="moved", old_path=old.path)
     after = index.get(old.doc_id)
     assert after is not None
     assert (after.path, after.sha256) == (new.path, "2" * 64)
@@ -125,12 +133,12 @@ def test_saw_notes_url_and_mtime_only(index: ArchiveIndex) -> None:
     assert seen.url == "https://elsewhere/x.shtml"
     assert seen.feed_mtime == 1700000000
     assert (seen.sha256, seen.path, seen.last_updated) == (row.sha256, row.path, NOW)
-    assert index.archived_mtime(row.doc_id) == (True, 1700000000)
+    assert archived_mtime(index, row.doc_id) == (True, 1700000000)
 
 
 def test_unknown_doc_id(index: ArchiveIndex) -> None:
     assert index.get("inope000000001") is None
-    assert index.archived_mtime("inope000000001") == (False, None)
+    assert archived_mtime(index, "inope000000001") == (False, None)
 
 
 def test_rows_come_by_path_and_count_archived_only(index: ArchiveIndex) -> None:
@@ -141,22 +149,37 @@ def test_rows_come_by_path_and_count_archived_only(index: ArchiveIndex) -> None:
     assert index.count() == 2
 
 
-def test_replace_all_swaps_every_row(index: ArchiveIndex) -> None:
-    write(index, committed("iold0000000001"))
+def test_write_index_makes_a_whole_new_index(tmp_path: Path) -> None:
     rows = [
         committed("inew0000000002", path="b.md", first_archived=NOW, last_updated=NOW),
         committed("inew0000000001", path="a.md", first_archived=NOW, last_updated=NOW),
     ]
-    assert index.replace_all(rows) == 2
-    assert list(index.rows()) == sorted(rows, key=lambda r: r.path)
+    journal = [Change(7, NOW, "run-1", "inew0000000001", "created", "a.md")]
+    path = tmp_path / ".newscrawl" / "building"
+    path.parent.mkdir()
+    assert (
+        write_index(path, rows, journal, [("ialias00000001", "inew0000000001", 5)]) == 2
+    )
+    built = ArchiveIndex(path, create=False)
+    try:
+        assert list(built.rows()) == sorted(rows, key=lambda r: r.path)
+        assert list(built.changes()) == journal
+        assert list(built.aliases()) == [("ialias00000001", "inew0000000001", 5)]
+    finally:
+        built.close()
 
 
-def test_a_failed_transaction_leaves_nothing(index: ArchiveIndex) -> None:
-    write(index, committed("iold0000000001"))
+def test_a_failed_write_index_leaves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / ".newscrawl" / "building"
+    path.parent.mkdir()
     with pytest.raises(sqlite3.IntegrityError):
-        # The same doc id twice: the second insert fails, the delete rolls back.
-        index.replace_all([committed("inew0000000001"), committed("inew0000000001")])
-    assert [r.doc_id for r in index.rows()] == ["iold0000000001"]
+        # The same doc id twice: the second insert fails, the whole index with it.
+        write_index(path, [committed("inew0000000001")] * 2, [], [])
+    built = ArchiveIndex(path, create=False)
+    try:
+        assert list(built.rows()) == []
+    finally:
+        built.close()
 
 
 def test_rows_survive_reopening(tmp_path: Path) -> None:

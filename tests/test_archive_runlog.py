@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ import pytest
 
 from newscrawl.archive.runlog import (
     append_run,
-    changes_since,
     end_crawl,
+    instant,
     read_runs,
+    run_end,
     runs_path,
     start_crawl,
 )
@@ -53,7 +55,6 @@ def test_records_come_back_in_order(three_runs: Path) -> None:
 
 def test_no_log_no_runs(tmp_path: Path) -> None:
     assert list(read_runs(tmp_path)) == []
-    assert changes_since(tmp_path, "2026-11-28T00:00:00Z") == []
 
 
 def test_a_torn_line_is_skipped(three_runs: Path) -> None:
@@ -73,79 +74,34 @@ def test_non_ascii_paths_are_kept(tmp_path: Path) -> None:
     assert next(read_runs(tmp_path))["created"] == ["金融/新浪财经/新浪财经－国內/x.md"]
 
 
-def change(path: str, kind: str, n: int) -> dict[str, Any]:
-    return {
-        "path": path,
-        "change": kind,
-        "run": run(n, [])["run"],
-        "at": run(n, [])["end"],
-    }
-
-
-def test_changes_since_a_run(three_runs: Path) -> None:
-    assert changes_since(three_runs, run(1, [])["run"]) == [
-        # Last change wins, but a path created since stays "created".
-        change("c.md", "created", 3),
-        change("a.md", "updated", 2),
-        change("d.md", "created", 3),
-        change("b.md", "updated", 3),
-    ]
-    assert changes_since(three_runs, run(2, [])["run"]) == [
-        change("d.md", "created", 3),
-        change("c.md", "updated", 3),
-        change("b.md", "updated", 3),
-    ]
-    assert changes_since(three_runs, run(3, [])["run"]) == []
-
-
-ALL = [
-    change("a.md", "created", 2),
-    change("b.md", "created", 3),
-    change("c.md", "created", 3),
-    change("d.md", "created", 3),
-]
-SINCE_2 = [
-    change("c.md", "created", 3),
-    change("a.md", "updated", 2),
-    change("d.md", "created", 3),
-    change("b.md", "updated", 3),
-]
-SINCE_3 = [
-    change("d.md", "created", 3),
-    change("c.md", "updated", 3),
-    change("b.md", "updated", 3),
-]
-
-
 @pytest.mark.parametrize(
-    ("since", "expected"),
+    ("value", "expected"),
     [
-        ("2026-11-28T08:00:00+00:00", ALL),
-        # Beijing time: 16:01:30+08:00 is when run 1 ended; later runs only.
-        ("2026-11-28T16:01:30+08:00", SINCE_2),
-        ("2026-11-28T08:02:31Z", SINCE_3),
-        ("2026-11-28T08:03:30+00:00", []),
+        ("2026-11-28T16:01:30+08:00", "2026-11-28T08:01:30+00:00"),
+        ("2026-11-28T08:02:31Z", "2026-11-28T08:02:31+00:00"),
+        # A plain date is a Beijing day, from its midnight.
+        ("2026-11-28", "2026-11-27T16:00:00+00:00"),
     ],
 )
-def test_changes_since_a_time(
-    three_runs: Path, since: str, expected: list[dict[str, Any]]
-) -> None:
-    assert changes_since(three_runs, since) == expected
+def test_instants_the_user_may_give(value: str, expected: str) -> None:
+    assert instant(value).astimezone(UTC).isoformat() == expected
 
 
 @pytest.mark.parametrize(
-    ("since", "message"),
+    ("value", "message"),
     [
-        ("yesterday", "neither a run id nor an ISO 8601 time"),
-        ("20991128T080100000000Z-1", "neither a run id nor an ISO 8601 time"),
+        ("yesterday", "neither a run id nor a time"),
         ("2026-11-28T08:00:00", "needs a time zone"),
     ],
 )
-def test_a_bad_since_says_what_it_wants(
-    three_runs: Path, since: str, message: str
-) -> None:
+def test_a_bad_instant_says_what_works(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        changes_since(three_runs, since)
+        instant(value)
+
+
+def test_the_end_of_a_run(three_runs: Path) -> None:
+    assert run_end(three_runs, run(2, [])["run"]) == run(2, [])["end"]
+    assert run_end(three_runs, "no-such-run") is None
 
 
 def test_an_unfinished_crawl_is_noticed_by_the_next(tmp_path: Path) -> None:

@@ -107,10 +107,12 @@ def archive(history: History, tmp_path: Path) -> Path:
 
 
 def json_lines(run: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    """The lines of ``changes``, by path, without their times (the journal's)."""
     assert run.returncode == 0, run.stderr
-    return sorted(
-        (json.loads(line) for line in run.stdout.splitlines()), key=lambda c: c["path"]
-    )
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    for line in lines:
+        assert line.pop("at")
+    return sorted(lines, key=lambda c: c["path"])
 
 
 # --- changes --------------------------------------------------------------------
@@ -119,12 +121,11 @@ def json_lines(run: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
 def change(
     history: History, article: SiteArticle, kind: str, run: int
 ) -> dict[str, Any]:
-    record = history.runs[run]
     return {
         "path": path_of(history.archive, article),
         "change": kind,
-        "run": record["run"],
-        "at": record["end"],
+        "doc_id": article.doc_id,
+        "run": history.runs[run]["run"],
     }
 
 
@@ -221,7 +222,10 @@ def tamper(archive: Path, history: History, how: str) -> list[str]:
         return [f"{target}: bytes differ from the index's hash"]
     if how == "deleted":
         (archive / target).unlink()
-        return [f"{target}: index row {doc_id} without its file"]
+        return [
+            f"{target}: index row {doc_id} without its file; the next run that sees"
+            f" it in the feed fetches it again (or `scrapy forget {doc_id}`)"
+        ]
     if how == "extra":
         extra = f"{CHINA}/2021-04-20-iextraaa0000001.md"
         (archive / extra).write_bytes(data)
@@ -258,13 +262,13 @@ def test_a_damaged_index_fails_verify_and_reindex_repairs_it(
     path.write_bytes(bytes(data))
 
     checked = scrapy("verify", archive)
-    assert checked.returncode == 1
+    assert checked.returncode == 7
     assert "damaged" in checked.stdout or "malformed" in checked.stdout
     assert "scrapy reindex" in checked.stdout
     assert "Traceback" not in checked.stderr
     # Neither verify nor stats recreates it behind the user's back.
     counted = scrapy("stats", archive)
-    assert counted.returncode == 1
+    assert counted.returncode == 7
     assert "scrapy reindex" in counted.stderr
     assert "Traceback" not in counted.stderr
     assert path.read_bytes() == bytes(data)

@@ -25,6 +25,7 @@ from typing import IO, Any, cast
 
 import pytest
 import redis
+from newscrawl.archive.owner import Archive
 from scrapy.http import HtmlResponse, Request
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.test import get_crawler
@@ -32,7 +33,6 @@ from scrapy.utils.test import get_crawler
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE
 from newscrawl.archive.index import ArchiveIndex, IndexRow
 from newscrawl.archive.runlog import read_runs
-from newscrawl.archive.store import ArticleStore
 from newscrawl.distributed.addon import DistributedMode
 from newscrawl.distributed.codec import Seen, decode, encode_item, encode_seen
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
@@ -770,7 +770,7 @@ def test_the_writer_adopts_mtimes_and_sets_bad_messages_aside(
     client = redis_server.client()
     root = tmp_path / "archive"
     path = "金融/新浪财经/新浪财经－国內/2021-04-20-irebuilt.md"
-    store = ArticleStore(root, DEFAULT_PATH_TEMPLATE)
+    store = Archive(root, DEFAULT_PATH_TEMPLATE)
     # As `reindex` leaves a row: archived, no feed mtime.
     store.store(IndexRow(doc_id="irebuilt", url="http://x/irebuilt", path=path), b"x")
     store.close()

@@ -98,7 +98,9 @@ def assert_failed_cleanly(
     assert len(failure) == 1, errors
     assert re.search(
         rf"Dropped: cannot write {ARTICLES}/2021-04-2\d-i\w+\.md in the archive"
-        rf" {re.escape(str(archive))} \({errno_name}: {reason}\); stopping the run",
+        rf" {re.escape(str(archive))} \({errno_name}: {reason}"
+        + (r", \d+ KiB free" if errno_name == "ENOSPC" else "")
+        + r"\); stopping the run",
         failure[0],
     ), failure[0]
     assert [e for e in errors if e not in failure][-1].endswith(

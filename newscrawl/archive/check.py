@@ -34,6 +34,8 @@ class Report:
     rows: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The index could not be opened or read at all (damaged, full disk).
+    index_unusable: bool = False
 
 
 def walk(root: Path, links: list[Path] | None = None) -> Iterator[Path]:
@@ -86,6 +88,7 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
         index = ArchiveIndex.for_archive(root, create=False)
     except IndexUnusableError as exc:
         report.problems.append(str(exc))
+        report.index_unusable = True
         return report
     try:
         report.problems += [f"index: {p}" for p in index.integrity_problems()]
@@ -95,6 +98,7 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
         report.problems.append(
             f"index: {index.path} is damaged ({exc}); run `scrapy reindex`"
         )
+        report.index_unusable = True
         return report
     finally:
         index.close()

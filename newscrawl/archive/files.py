@@ -212,6 +212,7 @@ def atomic_write(path: Path, data: bytes, *, root: Path | None = None) -> None:
     folder) no link is followed and none is written over.
     """
     base = path.parent if root is None else root
+    base.mkdir(parents=True, exist_ok=True)
     folder = open_folder(base, path.parent.relative_to(base), create=True)
     try:
         regular_or_absent(folder, path.name)

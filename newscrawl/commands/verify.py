@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from newscrawl.archive.check import verify
 from newscrawl.archive_command import ArchiveCommand
+from newscrawl.extensions import ExitStatus
 
 if TYPE_CHECKING:
     import argparse
@@ -31,4 +32,11 @@ class Command(ArchiveCommand):
             f"verify {verdict}: {report.files} files, {report.rows} index rows,"
             f" {len(report.problems)} problem(s) in {self.archive}"
         )
-        self.exitcode = 1 if report.problems else 0
+        # An index that cannot be used at all is status 7, as in every command.
+        self.exitcode = (
+            int(ExitStatus.ARCHIVE_FAILED)
+            if report.index_unusable
+            else 1
+            if report.problems
+            else 0
+        )

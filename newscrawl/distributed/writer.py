@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import DropItem
 
@@ -279,6 +279,6 @@ class Counts:
         """Add ``count`` to ``key``."""
         self.values[key] = self.values.get(key, start) + count
 
-    def get_value(self, key: str, default: int = 0) -> int:
+    def get_value(self, key: str, default: Any = 0) -> Any:
         """The value of ``key``, or ``default``."""
         return self.values.get(key, default)

@@ -1,4 +1,5 @@
-"""ArticleStore: a file and its index row, consistent whenever the process dies."""
+"""Archive, the owner: a file and its index row, consistent whenever the process
+dies; the journal, aliases, missing files, links and folders in the way."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 import pytest
 
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE, UnsafePathError
-from newscrawl.archive import store as store_module
+from newscrawl.archive import owner as owner_module
 from newscrawl.archive.check import verify
 from newscrawl.archive.index import ArchiveIndex, IndexRow
-from newscrawl.archive.store import ArticleStore, Stored, sha256
+from newscrawl.archive.owner import Archive, Stored, sha256
 
 CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
 DOC_ID = "ikmvwzxq0000001"
@@ -46,13 +47,13 @@ def row(path: str = PATH, mtime: int | None = 100, **values: Any) -> IndexRow:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ArticleStore]:
-    opened = ArticleStore(tmp_path, DEFAULT_PATH_TEMPLATE)
+def store(tmp_path: Path) -> Iterator[Archive]:
+    opened = Archive(tmp_path, DEFAULT_PATH_TEMPLATE)
     yield opened
     opened.close()
 
 
-def indexed(store: ArticleStore) -> IndexRow:
+def indexed(store: Archive) -> IndexRow:
     found = store.index.get(DOC_ID)
     assert found is not None
     return found
@@ -70,11 +71,11 @@ def everything(root: Path) -> list[str]:
 
 def test_a_template_without_the_doc_id_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must contain \\{doc_id\\}"):
-        ArticleStore(tmp_path, "{c1}/{date}.md")
+        Archive(tmp_path, "{c1}/{date}.md")
 
 
 def test_nothing_is_created_before_the_first_write(
-    store: ArticleStore, tmp_path: Path
+    store: Archive, tmp_path: Path
 ) -> None:
     assert store.path_of(categories=CATEGORIES, day="2021-04-20", doc_id=DOC_ID) == (
         Path(PATH)
@@ -83,12 +84,12 @@ def test_nothing_is_created_before_the_first_write(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unsafe_paths_are_refused(store: ArticleStore) -> None:
+def test_unsafe_paths_are_refused(store: Archive) -> None:
     with pytest.raises(UnsafePathError):
         store.path_of(categories=CATEGORIES, day="2021-04-20", doc_id="../x")
 
 
-def test_a_new_article(store: ArticleStore, tmp_path: Path) -> None:
+def test_a_new_article(store: Archive, tmp_path: Path) -> None:
     data = article()
     assert store.store(row(), data) == Stored("created", PATH)
     assert (tmp_path / PATH).read_bytes() == data
@@ -101,7 +102,7 @@ def test_a_new_article(store: ArticleStore, tmp_path: Path) -> None:
     assert everything(tmp_path) == [PATH]
 
 
-def test_the_same_bytes_are_not_rewritten(store: ArticleStore, tmp_path: Path) -> None:
+def test_the_same_bytes_are_not_rewritten(store: Archive, tmp_path: Path) -> None:
     data = article()
     store.store(row(), data)
     before = os.stat(tmp_path / PATH)
@@ -112,7 +113,7 @@ def test_the_same_bytes_are_not_rewritten(store: ArticleStore, tmp_path: Path) -
     assert indexed(store).feed_mtime == 200
 
 
-def test_new_bytes_replace_the_file(store: ArticleStore, tmp_path: Path) -> None:
+def test_new_bytes_replace_the_file(store: Archive, tmp_path: Path) -> None:
     store.store(row(), article("旧"))
     first = indexed(store).first_archived
     assert store.store(row(mtime=200), article("新")) == Stored("updated", PATH)
@@ -123,18 +124,16 @@ def test_new_bytes_replace_the_file(store: ArticleStore, tmp_path: Path) -> None
     assert everything(tmp_path) == [PATH]
 
 
-def test_a_moved_article_leaves_no_old_file(
-    store: ArticleStore, tmp_path: Path
-) -> None:
+def test_a_moved_article_leaves_no_old_file(store: Archive, tmp_path: Path) -> None:
     store.store(row(), article())
-    assert store.store(row(MOVED), article()) == Stored("updated", MOVED)
+    assert store.store(row(MOVED), article()) == Stored("moved", MOVED, PATH)
     assert everything(tmp_path) == [MOVED]
     assert indexed(store).path == MOVED
     assert verify(tmp_path).problems == []
 
 
 def test_a_file_deleted_by_hand_is_written_again(
-    store: ArticleStore, tmp_path: Path
+    store: Archive, tmp_path: Path
 ) -> None:
     store.store(row(), article())
     (tmp_path / PATH).unlink()
@@ -151,14 +150,14 @@ def kill_at(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
         raise Killed
 
     if target == "atomic_write":
-        monkeypatch.setattr(store_module, "atomic_write", die)
+        monkeypatch.setattr(owner_module, "atomic_write", die)
     else:
         monkeypatch.setattr(ArchiveIndex, target, die)
 
 
-def reopen(tmp_path: Path, store: ArticleStore) -> ArticleStore:
+def reopen(tmp_path: Path, store: Archive) -> Archive:
     store.close()
-    return ArticleStore(tmp_path, DEFAULT_PATH_TEMPLATE)
+    return Archive(tmp_path, DEFAULT_PATH_TEMPLATE)
 
 
 @pytest.mark.parametrize(
@@ -167,7 +166,7 @@ def reopen(tmp_path: Path, store: ArticleStore) -> ArticleStore:
     ids=["before-the-file", "after-the-file"],
 )
 def test_a_first_write_killed_midway(
-    store: ArticleStore,
+    store: Archive,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     step: str,
@@ -185,7 +184,7 @@ def test_a_first_write_killed_midway(
     # The next run finds it not archived, fetches it and writes it.
     again = reopen(tmp_path, store)
     try:
-        assert again.index.archived_mtime(DOC_ID) == (False, None)
+        assert again.check(DOC_ID, "u", 100) == "new"
         assert again.store(row(), article()) == Stored("created", PATH)
         assert again.index.get(DOC_ID).pending_path is None  # type: ignore[union-attr]
     finally:
@@ -199,7 +198,7 @@ def test_a_first_write_killed_midway(
     ids=["before-the-file", "after-the-file"],
 )
 def test_an_update_killed_midway(
-    store: ArticleStore,
+    store: Archive,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     step: str,
@@ -224,7 +223,7 @@ def test_an_update_killed_midway(
 
 
 def test_a_move_killed_after_the_new_file(
-    store: ArticleStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.store(row(), article())
     with monkeypatch.context() as patch:
