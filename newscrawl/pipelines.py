@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html import unescape
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from itemadapter import ItemAdapter
@@ -236,15 +235,13 @@ class ArchivePipeline:
         return item
 
     def free_space(self) -> str:
-        """", N KiB free" after a full disk: the operator's next step; else ""."""
+        """ ", N KiB free" after a full disk: the operator's next step; else ""."""
         if self.failure not in ("ENOSPC", "EDQUOT", "SQLITE_FULL"):
             return ""
         try:
             return f", {free_space(self.archive.root) // 1024} KiB free"
         except OSError:
             return ""
-
-
 
 
 def _disk_error(exc: OSError | sqlite3.Error) -> str:

@@ -25,13 +25,13 @@ from typing import IO, Any, cast
 
 import pytest
 import redis
-from newscrawl.archive.owner import Archive
 from scrapy.http import HtmlResponse, Request
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.test import get_crawler
 
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE
 from newscrawl.archive.index import ArchiveIndex, IndexRow
+from newscrawl.archive.owner import Archive
 from newscrawl.archive.runlog import read_runs
 from newscrawl.distributed.addon import DistributedMode
 from newscrawl.distributed.codec import Seen, decode, encode_item, encode_seen

@@ -206,9 +206,7 @@ def test_a_full_index(archive: tuple[ArchivePipeline, Engine, Path]) -> None:
     with pytest.raises(DropItem) as dropped:
         process(pipeline, item)
     assert dropped.value.log_level == "ERROR"
-    assert "(SQLITE_FULL: database or disk is full, " in str(
-        dropped.value
-    )
+    assert "(SQLITE_FULL: database or disk is full, " in str(dropped.value)
     assert stat(pipeline, "archive/failed/SQLITE_FULL") == 1
     assert engine.closed == ["archive_failed"]
     assert [p for p in everything(root) if "ifullindex0001" in p.name] == []
