@@ -79,7 +79,11 @@ class ArchivedArticlesMiddleware:
 
     def spider_opened(self) -> None:
         if self.archive is not None:
-            self.resuming = self.archive.start_crawl()
+            # After a killed run, or while an article's file is known missing, a
+            # page of known articles does not end the reading: what was not done
+            # (or was lost) may lie on a later page.
+            unfinished = self.archive.start_crawl()
+            self.resuming = unfinished or self.archive.has_missing()
 
     def spider_closed(self, reason: str) -> None:
         if self.archive is not None and reason == "finished":

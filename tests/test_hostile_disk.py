@@ -8,13 +8,13 @@ exit status 4 and the finish reason ``archive_failed``; leave no partial file;
 leave every file archived before intact and the index agreeing with the files
 (``scrapy verify``).
 
-Both need root (mount, chattr); without it they are skipped, and
-tests/test_hostile_pipelines.py still simulates the same errors in process.
+Both need root (mount, chattr); without it they are skipped (but never under CI,
+where they must run), and tests/test_hostile_pipelines.py still simulates the
+same errors in process.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -27,7 +27,7 @@ import pytest
 from replica.crawl import run_crawl
 from replica.server import Replica
 from replica.site import SiteArticle, add_generated, fixture_site
-from tests.conftest import crawl_stats
+from tests.conftest import crawl_stats, needs_root
 from tests.test_crawl import articles, files
 from tests.test_hostile import PAGES, index_rows, verify
 
@@ -37,9 +37,7 @@ BIG_ID = "idiskbig0000001"
 #: A paragraph of 1.5 MiB: more than the tmpfs has left.
 BIG_TEXT = "满" * (512 * 1024)
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="needs root: mount a tmpfs, chattr +i"
-)
+pytestmark = needs_root
 
 
 @pytest.fixture(scope="module")

@@ -170,7 +170,8 @@ def rebuild_rows(
     report = Report()
     rows: dict[str, IndexRow] = {}
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    for relative in walk(root):
+    links: list[Path] = []
+    for relative in walk(root, links):
         report.files += 1
         if progress and report.files % PROGRESS_EVERY == 0:
             progress(report.files)
@@ -211,6 +212,10 @@ def rebuild_rows(
             first_archived=(before and before.first_archived)
             or modified.isoformat(timespec="seconds"),
             last_updated=modified.isoformat(timespec="seconds"),
+        )
+    for link in links:
+        report.problems.append(
+            f"{link.as_posix()}: a link inside the archive; not followed, not indexed"
         )
     for doc_id, before in old.items():
         if doc_id not in rows and before.archived:

@@ -341,6 +341,14 @@ class ArchiveIndex:
             ).fetchone()[0]
         )
 
+    def missing_count(self) -> int:
+        """How many archived articles are marked missing (their file is gone)."""
+        return int(
+            self.db.execute(
+                "SELECT count(*) FROM articles WHERE missing_since IS NOT NULL"
+            ).fetchone()[0]
+        )
+
     def integrity_problems(self) -> list[str]:
         """What SQLite's own integrity check finds wrong; empty when all is well."""
         found = [r[0] for r in self.db.execute("PRAGMA integrity_check")]

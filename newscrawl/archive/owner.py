@@ -192,6 +192,11 @@ class Archive:
             self.adopt(doc_id, url, feed_mtime)
         return verdict
 
+    def has_missing(self) -> bool:
+        """Whether an archived article's file is known to be missing (``reindex``
+        marks them): the crawl then reads every feed page, to find it again."""
+        return self.has_index() and self.index.missing_count() > 0
+
     def archived_ids(self) -> Iterator[tuple[str, int | None]]:
         """(doc id, feed mtime) of every article a crawl may skip: archived, with
         its file, and the aliases that lead to one."""

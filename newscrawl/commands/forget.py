@@ -43,6 +43,10 @@ class Command(ArchiveCommand):
             self.say(f"newscrawl: {exc}; not forgetting now")
             self.exitcode = int(ExitStatus.LOCKED)
             return
+        except (OSError, IndexUnusableError) as exc:
+            self.say(f"newscrawl: cannot use the archive {self.archive}: {exc}")
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+            return
         owner = self.owner()
         try:
             unknown = 0

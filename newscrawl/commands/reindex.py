@@ -45,7 +45,7 @@ class Command(ArchiveCommand):
             self.say(f"newscrawl: {exc}; not reindexing now")
             self.exitcode = int(ExitStatus.LOCKED)
             return
-        except OSError as exc:
+        except (OSError, IndexUnusableError) as exc:
             self.say(f"newscrawl: cannot use the archive {self.archive}: {exc}")
             self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
             return

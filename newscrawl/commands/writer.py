@@ -75,6 +75,9 @@ class Command(ScrapyCommand):
         except ArchiveLockedError as exc:
             self.fail(ExitStatus.LOCKED, f"{exc}; not starting a second writer")
             return
+        except (OSError, IndexUnusableError) as exc:
+            self.fail(ExitStatus.ARCHIVE_FAILED, f"cannot use the archive: {exc}")
+            return
         doing = "starting"
         writer: ArchiveWriter | None = None
         try:
