@@ -10,7 +10,9 @@ from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
-from newscrawl.archive.index import STATE_DIR
+from newscrawl.archive.files import STATE_DIR
+from newscrawl.archive.index import IndexUnusableError
+from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
 from newscrawl.archive.owner import Archive, archive_root
 from newscrawl.extensions import ExitStatus
 
@@ -60,6 +62,22 @@ class ArchiveCommand(ScrapyCommand):
             )
             self.exitcode = int(ExitStatus.USAGE)
         return found
+
+    def hold(self, doing: str) -> ArchiveLock | None:
+        """The archive's lock, or None (one line said, exit status set) if another
+        run holds it or the archive cannot be used."""
+        lock = ArchiveLock(self.archive)
+        try:
+            lock.acquire()
+        except ArchiveLockedError as exc:
+            self.say(f"newscrawl: {exc}; not {doing} now")
+            self.exitcode = int(ExitStatus.LOCKED)
+            return None
+        except (OSError, IndexUnusableError) as exc:
+            self.say(f"newscrawl: cannot use the archive {self.archive}: {exc}")
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+            return None
+        return lock
 
     @staticmethod
     def say(line: str) -> None:

@@ -31,7 +31,9 @@ SINA_FEED_PAGES = 10
 SINA_FEED_NUM = 50
 
 # --- The archive --------------------------------------------------------------
-# Where the archive lives; relative paths are taken from the working directory.
+# Where the archive lives; a relative path is relative to the project's folder (that
+# of scrapy.cfg), not to the working directory: cron from any folder writes the one
+# archive.
 ARCHIVE_DIR = "archive"
 # Where an article goes inside it (FORMAT.md); every component is validated.
 ARCHIVE_PATH_TEMPLATE = DEFAULT_PATH_TEMPLATE

@@ -26,6 +26,8 @@ MAX_COMPONENT_BYTES = 200
 #: so a leftover from a crash is never taken for an article.
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
+#: The crawler's own folder inside the archive; hidden, so Hexo skips it.
+STATE_DIR = ".newscrawl"
 #: The fields a path template may use.
 FIELDS = ("c1", "c2", "c3", "date", "doc_id")
 

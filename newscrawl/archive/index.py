@@ -15,7 +15,6 @@ a file that matches either the committed or the pending hash of its row.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -26,12 +25,11 @@ from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newscrawl.archive.files import fsync_dir
+from newscrawl.archive.files import STATE_DIR, fsync_dir
+from newscrawl.archive.runlog import read_runs
 
 logger = logging.getLogger(__name__)
 
-#: The crawler's own folder inside the archive; hidden, so Hexo skips it.
-STATE_DIR = ".newscrawl"
 INDEX_NAME = "index.sqlite3"
 #: The schema this code writes; older indexes are migrated (MIGRATIONS).
 SCHEMA_VERSION = 2
@@ -521,29 +519,13 @@ def _to_version_2(db: sqlite3.Connection, archive_root: Path) -> None:
         if statement.strip():
             db.execute(statement)
     by_path = dict(db.execute("SELECT path, doc_id FROM articles"))
-    runs = archive_root / STATE_DIR / "runs.jsonl"
-    if not runs.is_file() or runs.is_symlink():
-        return
-    with runs.open(encoding="utf-8") as lines:
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            for change in ("created", "updated"):
-                for path in record.get(change, []):
-                    if path in by_path:
-                        _journal(
-                            db,
-                            _utc_text(str(record.get("end", ""))),
-                            str(record.get("run", "")),
-                            by_path[path],
-                            change,
-                            path,
-                            None,
-                        )
+    for record in read_runs(archive_root):
+        for change in ("created", "updated"):
+            for path in record.get(change, []):
+                if path in by_path:
+                    end = _utc_text(str(record.get("end", "")))
+                    run = str(record.get("run", ""))
+                    _journal(db, end, run, by_path[path], change, path, None)
 
 
 def _utc_text(value: str) -> str:

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from newscrawl.archive.index import STATE_DIR, state_dir
+from newscrawl.archive.files import STATE_DIR
+from newscrawl.archive.index import state_dir
 
 LOCK_NAME = "lock"
 

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from newscrawl.archive.files import fsync_dir
-from newscrawl.archive.index import STATE_DIR
+from newscrawl.archive.files import STATE_DIR, fsync_dir
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -64,9 +63,11 @@ def end_crawl(archive_root: Path) -> None:
 def read_runs(archive_root: Path) -> Iterator[dict[str, Any]]:
     """Every complete run record, oldest first."""
     path = runs_path(archive_root)
-    if not path.exists():
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
         return
-    with path.open(encoding="utf-8") as lines:
+    with open(fd, encoding="utf-8") as lines:
         for line in lines:
             try:
                 record = json.loads(line)

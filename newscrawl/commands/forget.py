@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import UsageError
 
 from newscrawl.archive.index import IndexUnusableError
-from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
 from newscrawl.archive_command import ArchiveCommand
 from newscrawl.extensions import ExitStatus
 
@@ -36,16 +35,8 @@ class Command(ArchiveCommand):
             )
         if not self.require_archive():
             return
-        lock = ArchiveLock(self.archive)
-        try:
-            lock.acquire()
-        except ArchiveLockedError as exc:
-            self.say(f"newscrawl: {exc}; not forgetting now")
-            self.exitcode = int(ExitStatus.LOCKED)
-            return
-        except (OSError, IndexUnusableError) as exc:
-            self.say(f"newscrawl: cannot use the archive {self.archive}: {exc}")
-            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+        lock = self.hold("forgetting")
+        if lock is None:
             return
         owner = self.owner()
         try:

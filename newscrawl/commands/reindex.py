@@ -17,7 +17,6 @@ from newscrawl.archive.index import (
     index_path,
     write_index,
 )
-from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
 from newscrawl.archive_command import ArchiveCommand
 from newscrawl.extensions import ExitStatus
 
@@ -38,16 +37,8 @@ class Command(ArchiveCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if not self.require_archive(files_will_do=True):
             return
-        lock = ArchiveLock(self.archive)
-        try:
-            lock.acquire()
-        except ArchiveLockedError as exc:
-            self.say(f"newscrawl: {exc}; not reindexing now")
-            self.exitcode = int(ExitStatus.LOCKED)
-            return
-        except (OSError, IndexUnusableError) as exc:
-            self.say(f"newscrawl: cannot use the archive {self.archive}: {exc}")
-            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+        lock = self.hold("reindexing")
+        if lock is None:
             return
         try:
             self.exitcode = self.reindex()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import DropItem
 
-from newscrawl.archive.index import STATE_DIR
+from newscrawl.archive.files import STATE_DIR
 from newscrawl.archive.owner import Archive
 from newscrawl.archive.runlog import UNFINISHED_NAME
 from newscrawl.distributed.codec import MessageError, Seen, decode
