@@ -9,6 +9,7 @@ single-machine run of the same replica, byte for byte.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -600,10 +602,11 @@ def _name(component: Any) -> str:
     return str(getattr(component, "__name__", component)).rsplit(".", 1)[-1]
 
 
-def test_an_article_crosses_over_unchanged() -> None:
+def sample_article() -> Article:
+    """An article with every field set, some of them awkward to carry."""
     from datetime import UTC, datetime
 
-    article = Article(
+    return Article(
         url="https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml",
         doc_id="ikmvwzxq0000001",
         channel="china",
@@ -623,6 +626,10 @@ def test_an_article_crosses_over_unchanged() -> None:
         body="<p>正文</p>",
         image="",
     )
+
+
+def test_an_article_crosses_over_unchanged() -> None:
+    article = sample_article()
     back = decode(encode_item(article))
     assert back == article
     assert isinstance(back, Article)
@@ -799,3 +806,54 @@ def test_the_writer_adopts_mtimes_and_sets_bad_messages_aside(
     assert not client.exists(KEYS.writer)
     row = ArchiveIndex.for_archive(root).get("irebuilt")
     assert row is not None and row.feed_mtime == 300
+
+
+# --- What a worker, or anyone with write access to Redis, may put there --------------
+
+
+def tampered(kind: str = "item", **changes: Any) -> bytes:
+    """A message that decodes, with some of its values changed."""
+    if kind == "seen":
+        message = encode_seen(Seen("ikmvwzxq0000001", "http://x/ikmvwzxq0000001", 5))
+    else:
+        message = encode_item(sample_article())
+    values = json.loads(zlib.decompress(message))
+    values[kind].update(changes)
+    return zlib.compress(json.dumps(values).encode())
+
+
+#: Hand-overs that decode but that no writer can archive.
+BAD_HANDOVERS = {
+    "published null": tampered(published=None),
+    "two categories": tampered(categories=["金融", "新浪财经"]),
+    "numeric title": tampered(title=12),
+    "null body": tampered(body=None),
+    "doc id a list": tampered(doc_id=["ikmvwzxq0000001"]),
+    "feed mtime 10**30": tampered(feed_mtime=10**30),
+    "feed mtime abc": tampered(feed_mtime="abc"),
+    "seen mtime abc": tampered("seen", feed_mtime="abc"),
+    "naive date": tampered(updated={"iso": "2021-04-20T19:51:00", "tz": None}),
+    "unsafe path": tampered(doc_id="../../etc"),
+    "not a message": b"not a message",
+}
+
+
+def test_bad_hand_overs_are_set_aside_and_the_writer_goes_on(
+    deployment: Deployment,
+) -> None:
+    client = deployment.client()
+    bad = list(BAD_HANDOVERS.values())
+    # One taken by a writer that stopped: the start-up recovery meets it first.
+    client.lpush(KEYS.processing, bad[0])
+    for message in [*bad[1:6], encode_item(sample_article()), *bad[6:]]:
+        client.lpush(KEYS.items, message)
+    writer = deployment.writer("writer", "--drain")
+    assert writer.wait() == 0, writer.text()[-3000:]
+    log = writer.text()
+    assert "Traceback" not in log
+    assert len(re.findall(r"WARNING: Not archived: ", log)) == len(bad), log
+    assert sorted(client.lrange(KEYS.rejected, 0, -1)) == sorted(bad)
+    assert client.llen(KEYS.processing) == client.llen(KEYS.items) == 0
+    # The good one, between the bad ones, is archived.
+    assert [doc_id_of(p) for p in archived_paths(log)] == ["ikmvwzxq0000001"]
+    assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}

@@ -75,7 +75,7 @@ class Keys:
 
     @property
     def rejected(self) -> str:
-        """Hand-overs the writer could not use (unreadable, unsafe path), kept."""
+        """Hand-overs the writer could not archive (unreadable, a bad value), kept."""
         return self._key("items:rejected")
 
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.statscollectors import MemoryStatsCollector
 
-from newscrawl.archive.index import STATE_DIR, index_path
+from newscrawl.archive.index import STATE_DIR, IndexUnusableError, index_path
 from newscrawl.archive.runlog import UNFINISHED_NAME, append_run, end_crawl, start_crawl
 from newscrawl.distributed.codec import MessageError, Seen, decode
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
@@ -197,7 +198,12 @@ class ArchiveWriter:
             self.write(message)
 
     def write(self, message: bytes) -> None:
-        """Archive one taken message, then mark it done; a bad one is set aside."""
+        """Archive one taken message, then mark it done; a bad one is set aside.
+
+        Only a fault of the writer's own archive (its disk, its index) stops the
+        writer: anything else about one message sets that message aside, or one
+        bad hand-over would stop the writer, and every restart after it, for good.
+        """
         try:
             decoded = decode(message)
         except MessageError as exc:
@@ -208,7 +214,15 @@ class ArchiveWriter:
             return
         try:
             self.pipeline.process_item(decoded)
-        except (DropItem, RuntimeError) as exc:
+        except IndexUnusableError:
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            raise ArchiveUnwritableError(
+                f"cannot write into the archive {self.root} ({exc})"
+            ) from exc
+        # Whatever else the pipeline makes of an Article it was not built for: the
+        # message is kept in items:rejected, with the reason in the log.
+        except Exception as exc:
             failure = getattr(self.pipeline, "failure", None)
             if failure is not None:
                 # The disk refused the write (ArchivePipeline says why); the next
@@ -217,9 +231,9 @@ class ArchiveWriter:
                     f"cannot write into the archive {self.root}"
                     f" ({failure}); the article waits in Redis"
                 ) from exc
-            if isinstance(exc, RuntimeError):
-                raise
-            self.reject(message, str(exc))
+            # DropItem's reason names the article; another error does not.
+            why = str(exc) if isinstance(exc, DropItem) else f"{exc!r} ({decoded.url})"
+            self.reject(message, why)
             return
         self.handoff.done(message, decoded.doc_id, decoded.feed_mtime)
 
