@@ -719,11 +719,18 @@ class DirectLink:
         return command()
 
 
-def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> None:
+def feed_article(doc_id: str, mtime: int) -> Request:
+    """An article request as the spider makes it from a feed entry."""
+    url = f"http://127.0.0.1/roll/2021-04-20/doc-{doc_id}.shtml"
+    return Request(url, meta={DOC_ID: doc_id, FEED_MTIME: mtime})
+
+
+def through_middleware(
+    redis_server: RedisServer, outputs: list[Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """What a worker's SharedArchivedArticlesMiddleware lets through of a feed
+    page's ``outputs``, and the stats it counted."""
     client = redis_server.client()
-    client.hset(
-        KEYS.archived, mapping={"iknown": "100", "ichanged": "100", "irebuilt": ""}
-    )
     crawler = get_crawler()
     middleware = SharedArchivedArticlesMiddleware(
         crawler.stats,
@@ -732,21 +739,6 @@ def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> No
         Handoff(client, KEYS),
         member(redis_server, "a"),
     )
-
-    def article(doc_id: str, mtime: int) -> Request:
-        url = f"http://127.0.0.1/roll/2021-04-20/doc-{doc_id}.shtml"
-        return Request(url, meta={DOC_ID: doc_id, FEED_MTIME: mtime})
-
-    next_page = Request(
-        "http://127.0.0.1/api?page=2", dont_filter=True, meta={FEED_PAGE: 2}
-    )
-    outputs = [
-        article("iknown", 100),
-        article("ichanged", 200),
-        article("irebuilt", 300),
-        article("inew", 100),
-        next_page,
-    ]
     feed = Request("http://127.0.0.1/api?page=1", meta={FEED_PAGE: 1})
     response = HtmlResponse(feed.url, body=b"{}", request=feed)
 
@@ -757,16 +749,33 @@ def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> No
 
         return [o async for o in middleware.process_spider_output(response, result())]
 
-    passed = asyncio.run(through())
+    return asyncio.run(through()), crawler.stats.get_stats()
+
+
+def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.hset(
+        KEYS.archived, mapping={"iknown": "100", "ichanged": "100", "irebuilt": ""}
+    )
+    next_page = Request(
+        "http://127.0.0.1/api?page=2", dont_filter=True, meta={FEED_PAGE: 2}
+    )
+    outputs = [
+        feed_article("iknown", 100),
+        feed_article("ichanged", 200),
+        feed_article("irebuilt", 300),
+        feed_article("inew", 100),
+        next_page,
+    ]
+    passed, stats = through_middleware(redis_server, outputs)
     assert [o.meta.get(DOC_ID) for o in passed] == ["ichanged", "inew", None]
     # The next feed page goes through the run's dupefilter: once per run.
     assert passed[-1].url == next_page.url
     assert passed[-1].dont_filter is False
     # The row rebuilt without a mtime adopts the feed's, through the writer.
     assert [decode(cast(bytes, m)) for m in client.lrange(KEYS.items, 0, -1)] == [
-        Seen("irebuilt", article("irebuilt", 300).url, 300)
+        Seen("irebuilt", feed_article("irebuilt", 300).url, 300)
     ]
-    stats = crawler.stats.get_stats()
     assert stats["archive/skipped/known"] == 2
     assert stats["archive/refetch/mtime_changed"] == 1
 
@@ -857,3 +866,25 @@ def test_bad_hand_overs_are_set_aside_and_the_writer_goes_on(
     # The good one, between the bad ones, is archived.
     assert [doc_id_of(p) for p in archived_paths(log)] == ["ikmvwzxq0000001"]
     assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}
+
+
+def test_a_bad_archived_entry_is_fetched_again_not_a_failed_run(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = redis_server.client()
+    bad = {"iabc": "abc", "iminus": "-100", "ispace": " 100", "ihuge": "9" * 30}
+    client.hset(KEYS.archived, mapping=cast(Any, {**bad, "iknown": "100"}))
+    outputs = [feed_article(doc_id, 100) for doc_id in [*bad, "iknown"]]
+    with caplog.at_level("WARNING"):
+        passed, _ = through_middleware(redis_server, outputs)
+    assert [o.meta[DOC_ID] for o in passed] == list(bad)
+    assert len(caplog.records) == 1, caplog.text
+    assert "is not a feed mtime; the article is fetched again" in caplog.text
+    # The writer publishes only typed mtimes, whatever its index holds.
+    caplog.clear()
+    archived = ArchivedIds(client, KEYS)
+    with caplog.at_level("WARNING"):
+        count = archived.publish([("igood", 5), ("iabc", "abc"), ("inone", None)])  # type: ignore[list-item]
+    assert count == 2
+    assert client.hgetall(KEYS.archived) == {b"igood": b"5", b"inone": b""}
+    assert len(caplog.records) == 1, caplog.text
