@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -29,6 +30,7 @@ import pytest
 import redis
 from scrapy.http import HtmlResponse, Request
 from scrapy.utils.project import get_project_settings
+from scrapy.utils.request import request_from_dict
 from scrapy.utils.test import get_crawler
 
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE
@@ -888,3 +890,59 @@ def test_a_bad_archived_entry_is_fetched_again_not_a_failed_run(
     assert count == 2
     assert client.hgetall(KEYS.archived) == {b"igood": b"5", b"inone": b""}
     assert len(caplog.records) == 1, caplog.text
+
+
+def test_queued_requests_are_json_data_and_come_back_whole() -> None:
+    from datetime import UTC, datetime
+
+    from newscrawl.distributed import serializer
+    from newscrawl.sina.feed import FeedEntry
+    from tests.test_spider import make_spider
+
+    spider = make_spider()
+    channel = spider.channels[0]
+    entry = FeedEntry(
+        url="https://finance.sina.com.cn/roll/2021-04-20/doc-ikmvwzxq0000001.shtml",
+        doc_id="ikmvwzxq0000001",
+        title="标题",
+        intime_raw="1618919498",
+        intime=datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC),
+        mtime=1618919500,
+    )
+    feed = spider.feed_request(channel, 2).replace(headers={"Referer": "http://x/"})
+    for request in (feed, spider.article_request(entry.url, channel, entry)):
+        data = serializer.dumps(request.to_dict(spider=spider))
+        json.loads(data)  # data, not code
+        back = request_from_dict(serializer.loads(data), spider=spider)
+        assert back.to_dict(spider=spider) == request.to_dict(spider=spider)
+    with pytest.raises(serializer.RequestRefusedError, match="not a plain request"):
+        serializer.loads(b'{"url": "http://x/", "_class": "subprocess.Popen"}')
+
+
+class RunsCode:
+    """What a pickle can hold: a command that runs when it is read."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, (self.command,))
+
+
+def test_a_pickle_in_the_shared_queue_is_refused_not_run(
+    deployment: Deployment,
+) -> None:
+    marker = deployment.folder / "ran"
+    client = deployment.client()
+    crafted = pickle.dumps(RunsCode(f"touch {marker}"))
+    client.zadd(KEYS.requests, {crafted: -100})
+    deployment.pages = 1
+    worker = deployment.worker("worker")
+    assert worker.wait() == 0, worker.text()[-3000:]
+    assert not marker.exists()
+    log = worker.text()
+    assert "Traceback" not in log
+    assert len(re.findall("Refused a request from the shared queue", log)) == 1, log
+    assert client.zcard(KEYS.requests) == 0
+    # The run went on: the feed page's articles were handed over.
+    assert client.llen(KEYS.items) == 50

@@ -13,9 +13,11 @@ workers. What it leaves open, and these subclasses add (see runs.py):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.exceptions import RedisError
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Request
+    from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
 
@@ -56,21 +59,46 @@ class RunQueue(PriorityQueue):  # type: ignore[misc]
         serializer: Any = None,
         *,
         membership: Membership,
+        stats: StatsCollector,
     ) -> None:
         super().__init__(server, spider, key, serializer)
         self.membership = membership
+        self.stats = stats
 
     def pop(self, timeout: int = 0) -> Request | None:
         data = self.membership.pop()
-        return None if data is None else cast("Request", self._decode_request(data))
+        if data is None:
+            return None
+        try:
+            return self.decode(data)
+        except (ValueError, TypeError) as exc:
+            # Whoever wrote it can write to Redis; it is dropped, never run.
+            logger.error(
+                "Refused a request from the shared queue %s: %s (%d bytes: %r)",
+                self.key,
+                exc,
+                len(data),
+                data[:40],
+            )
+            self.stats.inc_value("scheduler/refused/redis")
+            return None
+
+    def decode(self, data: bytes) -> Request:
+        """The request of queued ``data``; ValueError or TypeError if it is not one."""
+        return cast("Request", self._decode_request(data))
 
     def fingerprints_of_all(self, dupefilter: RFPDupeFilter) -> list[str]:
-        """The fingerprints of every queued request."""
+        """The fingerprints of every queued request (refused ones are left out)."""
         encoded = cast("list[bytes]", self.server.zrange(self.key, 0, -1))
-        return [
-            cast("str", dupefilter.request_fingerprint(self._decode_request(data)))
-            for data in encoded
-        ]
+        fingerprints = []
+        for data in encoded:
+            # What is not a request is refused, in one line, when it is popped.
+            with contextlib.suppress(ValueError, TypeError):
+                request = self.decode(data)
+                fingerprints.append(
+                    cast("str", dupefilter.request_fingerprint(request))
+                )
+        return fingerprints
 
 
 class RunDupeFilter(RFPDupeFilter):  # type: ignore[misc]
@@ -96,7 +124,9 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
             queue_key=link.keys.requests,
             queue_cls=RunQueue,
             dupefilter_cls=settings.get("DUPEFILTER_CLASS"),
-            serializer=None,
+            # JSON, not scrapy-redis's default pickle (serializer.py); the add-on
+            # sets it, as scrapy-redis's own setting.
+            serializer=import_module(settings.get("SCHEDULER_SERIALIZER")),
         )
         self.crawler = crawler
         self.link = link
@@ -124,6 +154,7 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
                 self.queue_key,
                 self.serializer,
                 membership=self.membership,
+                stats=self.stats,
             )
             dupefilter_cls = load_object(self.dupefilter_cls)
             self.df = dupefilter_cls(
@@ -147,7 +178,8 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
             # Requests left by a run whose workers all died (or lost Redis): they
             # are fetched in this run, and only once, even if the feed lists them.
             fingerprints = self.queue.fingerprints_of_all(self.df)
-            self.server.sadd(self.df.key, *fingerprints)
+            if fingerprints:
+                self.server.sadd(self.df.key, *fingerprints)
         logger.info(
             "Worker %s %s run %s (%d request(s) queued%s)",
             self.link.worker,
