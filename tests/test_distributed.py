@@ -87,10 +87,13 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 class RedisServer:
     """A redis-server of the test's own, on 127.0.0.1, with its data in ``folder``."""
 
-    def __init__(self, folder: Path, *, aof: bool = False) -> None:
+    def __init__(
+        self, folder: Path, *, aof: bool = False, options: tuple[str, ...] = ()
+    ) -> None:
         self.binary = needs_redis_server()
         self.folder = folder
         self.aof = aof
+        self.options = options
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -105,7 +108,7 @@ class RedisServer:
     def start(self) -> RedisServer:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--dir", str(self.folder), "--save", ""]
-        argv += ["--appendonly", "yes" if self.aof else "no"]
+        argv += ["--appendonly", "yes" if self.aof else "no", *self.options]
         with (self.folder / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=log)
         client = self.client()
@@ -946,3 +949,31 @@ def test_a_pickle_in_the_shared_queue_is_refused_not_run(
     assert client.zcard(KEYS.requests) == 0
     # The run went on: the feed page's articles were handed over.
     assert client.llen(KEYS.items) == 50
+
+
+def test_a_redis_that_may_evict_keys_is_refused(
+    small_replica: Replica, tmp_path: Path
+) -> None:
+    small_replica.clear_log()
+    options = ("--maxmemory-policy", "allkeys-lru")
+    server = RedisServer(tmp_path / "redis", options=options).start()
+    deployed = Deployment(small_replica, server, tmp_path, 1)
+    try:
+        writer = deployed.writer("writer", "--drain")
+        assert writer.wait() == 6, writer.text()[-3000:]
+        assert writer.text().splitlines() == [
+            f"newscrawl: Redis at {server.url} may evict keys (maxmemory-policy"
+            " allkeys-lru): articles would be lost while workers report ok; set"
+            " maxmemory-policy noeviction; the writer does not start"
+        ]
+        # Keys with a time to live (a run's) are evicted too: refused as well.
+        deployed.client().config_set("maxmemory-policy", "volatile-lru")
+        worker = deployed.worker("worker")
+        assert worker.wait() == 6, worker.text()[-3000:]
+        assert "may evict keys (maxmemory-policy volatile-lru)" in worker.text()
+        assert "Traceback" not in worker.text()
+        assert small_replica.feed_requests() == small_replica.article_requests() == []
+        assert deployed.client().keys("*") == []
+    finally:
+        deployed.cleanup()
+        server.stop()

@@ -31,7 +31,11 @@ from scrapy_redis.scheduler import Scheduler  # type: ignore[import-untyped]
 
 from newscrawl.distributed.link import REDIS_UNAVAILABLE, WorkerLink
 from newscrawl.distributed.runs import Joined, Membership
-from newscrawl.distributed.shared import RedisUnavailableError
+from newscrawl.distributed.shared import (
+    RedisUnavailableError,
+    RedisUnsuitableError,
+    check_server,
+)
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -147,6 +151,7 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
         self.spider = spider
         proposed = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         try:
+            check_server(self.server, self.crawler.settings)
             joined = self.membership.join(proposed)
             self.queue = RunQueue(
                 self.server,
@@ -165,6 +170,9 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
             # Not CloseSpider: Scrapy 2.19 then skips opening the scraper and fails
             # to close it. The link closes the spider as soon as it is open.
             self.link.fail(exc, "joining the run")
+            return
+        except RedisUnsuitableError as exc:
+            self.link.refuse(str(exc))
             return
         self._beat = create_looping_call(self.heartbeat)
         # A fifth of the timeout: a late beat or two do not make a worker look dead.
