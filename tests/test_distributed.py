@@ -195,7 +195,7 @@ class Deployment:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str) -> Proc:
+    def worker(self, name: str, **settings: str) -> Proc:
         # Workers get an archive folder of their own, which they must not touch.
         argv = crawl_command(
             self.replica.feed_url,
@@ -204,6 +204,7 @@ class Deployment:
             settings={
                 "REDIS_URL": self.server.url,
                 "REDIS_WORKER_TIMEOUT": WORKER_TIMEOUT,
+                **settings,
             },
         )
         return self._start(name, argv)
@@ -977,3 +978,51 @@ def test_a_redis_that_may_evict_keys_is_refused(
     finally:
         deployed.cleanup()
         server.stop()
+
+
+def test_a_worker_paused_past_its_run_takes_no_part_in_the_next(
+    deployment: Deployment, small_expected: dict[str, bytes]
+) -> None:
+    replica = deployment.replica
+    client = deployment.client()
+    writer = deployment.writer("writer")
+    # DEBUG: its log says which pages it fetched ("Crawled (200) <GET …>").
+    paused = deployment.worker("paused", LOG_LEVEL="DEBUG")
+    other = deployment.worker("other")
+    victim = f"{socket.gethostname()}:{paused.popen.pid}:"
+    wait_for(
+        lambda: (
+            len(replica.article_requests()) >= 30
+            and any(m.startswith(victim) for m in busy_workers(client))
+        ),
+        "30 article requests, the worker to pause busy",
+    )
+    paused.popen.send_signal(signal.SIGSTOP)
+    time.sleep(0.2)  # its last lines reach the log file
+    before_pause = len(paused.text())
+    try:
+        # The other waits for the paused one's heartbeat to run out, then ends
+        # the run without it.
+        assert other.wait() == 0, other.text()[-3000:]
+        replica.clear_log()
+        (latest,) = [deployment.worker("latest")]
+        wait_for(lambda: " started run " in latest.text(), "the next run to start")
+    finally:
+        paused.popen.send_signal(signal.SIGCONT)
+    paused.wait()
+    assert latest.wait() == 0, latest.text()[-3000:]
+    log = paused.text()
+    assert "Traceback" not in log
+    assert len(re.findall(r"WARNING: Run \S+ ended without worker", log)) == 1, log
+    # The next run fetched each page once, but for what the paused worker had
+    # sent for before it was paused (it completes those as it closes): it took
+    # nothing from the next run's queue and queued nothing into it.
+    requests = replica.article_requests() + replica.feed_requests()
+    twice = {r for r, n in Counter(requests).items() if n > 1}
+    resumed = set(
+        re.findall(r"Crawled \(\d+\) <GET http://[^/]+(/\S+)>", log[before_pause:])
+    )
+    assert twice <= resumed, (twice, resumed)
+    assert len(resumed) <= 16  # CONCURRENT_REQUESTS: only what it held
+    assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    assert article_files(deployment.archive) == small_expected

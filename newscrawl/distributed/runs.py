@@ -23,6 +23,7 @@ after a crawl that was killed (ArchivedArticlesMiddleware).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -71,10 +72,12 @@ return {run, redis.call('HGET', KEYS[3], 'resuming'), abandoned}
 """
 )
 
-# KEYS: workers, busy, run, dupefilter. ARGV: worker id, timeout ms, ttl s.
+# KEYS: workers, busy, run, dupefilter. ARGV: worker id, timeout ms, ttl s, run id.
+# Returns 0, touching nothing, if the worker's run is over (see RunEndedError).
 _HEARTBEAT = (
     _NOW
     + """
+if redis.call('HGET', KEYS[3], 'id') ~= ARGV[4] then return 0 end
 local deadline = now_ms() + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], deadline, ARGV[1])
 redis.call('ZADD', KEYS[2], 'XX', deadline, ARGV[1])
@@ -84,12 +87,14 @@ return 1
 """
 )
 
-# KEYS: requests, busy. ARGV: worker id, timeout ms.
+# KEYS: requests, busy, run. ARGV: worker id, timeout ms, run id.
 # Takes the first request of the queue and marks the worker busy, atomically:
 # no other worker can see the queue empty and this one idle in between.
+# Returns -1, taking nothing, if the worker's run is over (see RunEndedError).
 _POP = (
     _NOW
     + """
+if redis.call('HGET', KEYS[3], 'id') ~= ARGV[3] then return -1 end
 local found = redis.call('ZRANGE', KEYS[1], 0, 0)
 if #found == 0 then return false end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, 0)
@@ -134,6 +139,15 @@ return {1, run}
 )
 
 
+class RunEndedError(RuntimeError):
+    """The run this worker takes part in is over: it was counted as dead.
+
+    A worker stopped (SIGSTOP, a frozen VM) for longer than the timeout is
+    dead to the others, and the run may end without it and a new one start.
+    Its dupefilter is the old run's: it must take no part in the new one.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Joined:
     """The run a worker takes part in."""
@@ -157,6 +171,8 @@ class Membership:
         # whose workers all died leaves nothing behind for ever.
         self.ttl = max(60, round(timeout * 4))
         self.run = ""
+        #: When this worker last knew it was in its run (time.monotonic()).
+        self.confirmed = 0.0
         self._join = client.register_script(_JOIN)
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._pop = client.register_script(_POP)
@@ -175,27 +191,50 @@ class Membership:
             ),
         )
         self.run = run.decode()
+        self.confirmed = time.monotonic()
         if abandoned:
             self.client.delete(keys.dupefilter(abandoned.decode()))
         return Joined(self.run, resuming == b"1", abandoned.decode())
 
     def heartbeat(self) -> None:
-        """Still alive (and busy, if busy): renew the deadlines."""
+        """Still alive (and busy, if busy): renew the deadlines; RunEndedError."""
         keys = self.keys
-        self._heartbeat(
+        started = time.monotonic()
+        if not self._heartbeat(
             keys=[keys.workers, keys.busy, keys.run, keys.dupefilter(self.run)],
-            args=[self.worker, self.timeout_ms, self.ttl],
-        )
+            args=[self.worker, self.timeout_ms, self.ttl, self.run],
+        ):
+            raise RunEndedError(self.run)
+        self.confirmed = started
 
     def pop(self) -> bytes | None:
-        """The first queued request (encoded), this worker marked busy with it."""
-        return cast(
-            "bytes | None",
-            self._pop(
-                keys=[self.keys.requests, self.keys.busy],
-                args=[self.worker, self.timeout_ms],
-            ),
+        """The first queued request (encoded), this worker marked busy with it.
+
+        RunEndedError, taking nothing, if this worker's run is over.
+        """
+        started = time.monotonic()
+        found = self._pop(
+            keys=[self.keys.requests, self.keys.busy, self.keys.run],
+            args=[self.worker, self.timeout_ms, self.run],
         )
+        if found == -1:
+            raise RunEndedError(self.run)
+        self.confirmed = started
+        return cast("bytes | None", found)
+
+    def check(self) -> None:
+        """RunEndedError if this worker may have been counted as dead and its run
+        is over; otherwise nothing (no round trip while the heartbeat keeps up)."""
+        started = time.monotonic()
+        # Heartbeats come every fifth of the timeout: half of it without one
+        # means this process was stopped, or its loop blocked, and must look.
+        if started - self.confirmed < self.timeout_ms / 2000:
+            return
+        if cast("bytes | None", self.client.hget(self.keys.run, "id")) != (
+            self.run.encode()
+        ):
+            raise RunEndedError(self.run)
+        self.confirmed = started
 
     def idle(self) -> int:
         """This worker has nothing to do: how many reasons it has to wait for more."""

@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any, cast
 from redis.exceptions import RedisError
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider
-from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.asyncio import call_later, create_looping_call
+from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import load_object
 from scrapy_redis.dupefilter import RFPDupeFilter  # type: ignore[import-untyped]
 from scrapy_redis.queue import PriorityQueue  # type: ignore[import-untyped]
 from scrapy_redis.scheduler import Scheduler  # type: ignore[import-untyped]
 
 from newscrawl.distributed.link import REDIS_UNAVAILABLE, WorkerLink
-from newscrawl.distributed.runs import Joined, Membership
+from newscrawl.distributed.runs import Joined, Membership, RunEndedError
 from newscrawl.distributed.shared import (
     RedisUnavailableError,
     RedisUnsuitableError,
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
+
+#: The reason a worker's spider closes with when its run ended without it.
+RUN_ENDED = "run_ended"
 
 #: Seconds between two looks at the shared queue while this worker has nothing to
 #: do. Scrapy looks every 5 s (its engine's heartbeat): far too slow for workers
@@ -139,6 +143,9 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
         self.debug = settings.getbool("DUPEFILTER_DEBUG")
         self._beat: Any = None
         self._waiting = False
+        #: The run ended without this worker (RunEndedError): it takes no more part.
+        self.ended = False
+        self._closing: Any = None
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
 
     @classmethod
@@ -202,7 +209,8 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
     def close(self, reason: str) -> None:
         if self._beat is not None and self._beat.running:
             self._beat.stop()
-        if self.link.lost is not None:
+        if self.link.lost is not None or self.ended:
+            # Leaving is for a member of the current run; an ended worker is not.
             return
         try:
             last = self.link.call(
@@ -218,12 +226,45 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
         """Tell the other workers that this one is alive."""
         try:
             self.link.call("sending the heartbeat", self.membership.heartbeat)
-        except RedisUnavailableError:
+        except (RedisUnavailableError, RunEndedError) as exc:
             if self._beat is not None and self._beat.running:
                 self._beat.stop()
+            if isinstance(exc, RunEndedError):
+                self.run_ended()
+
+    def run_ended(self) -> None:
+        """The run ended without this worker (it was stopped too long): close.
+
+        It takes no request and queues none from now on: its dupefilter is the
+        old run's, and the next run would fetch twice what it queued. What it
+        had taken is fetched by the next run (the old one was left unfinished).
+        """
+        if self.ended:
+            return
+        self.ended = True
+        logger.warning(
+            "Run %s ended without worker %s, which was stopped for longer than"
+            " REDIS_WORKER_TIMEOUT (%g s): it stops and takes no part in the next"
+            " run, which fetches what it held",
+            self.membership.run,
+            self.link.worker,
+            self.link.timeout,
+        )
+        self.stats.set_value("redis/run_ended", 1)
+        # Not from inside the engine's own call (a scheduler method): next turn.
+        call_later(0, self._close_ended)
+
+    def _close_ended(self) -> None:
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and self._closing is None:
+            self._closing = deferred_from_coro(
+                engine.close_spider_async(reason=RUN_ENDED)
+            )
 
     def spider_idle(self) -> None:
         """Keep the spider open while other workers may still push requests."""
+        if self.ended:
+            return
         try:
             reasons = self.link.call(
                 "checking whether the run is over", self.membership.idle
@@ -243,12 +284,20 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
     # to the stats, which Scrapy 2.19 deprecates: these do the same without it.
 
     def enqueue_request(self, request: Request) -> bool:
+        if self.ended:
+            return False
         try:
             return self.link.call("queueing a request", lambda: self._enqueue(request))
         except RedisUnavailableError:
             return False
+        except RunEndedError:
+            self.run_ended()
+            return False
 
     def _enqueue(self, request: Request) -> bool:
+        # A worker stopped past the timeout must not queue through its old
+        # run's dupefilter into the next run (pop and heartbeat check as well).
+        self.membership.check()
         if not request.dont_filter and self.df.request_seen(request):
             self.df.log(request, self.spider)
             return False
@@ -257,9 +306,14 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
         return True
 
     def next_request(self) -> Request | None:
+        if self.ended:
+            return None
         try:
             request = self.link.call("taking a request", self.queue.pop)
         except RedisUnavailableError:
+            return None
+        except RunEndedError:
+            self.run_ended()
             return None
         if request is None:
             return None
@@ -268,6 +322,8 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
         return request
 
     def has_pending_requests(self) -> bool:
+        if self.ended:
+            return False
         try:
             return bool(
                 self.link.call("reading the queue", super().has_pending_requests)
