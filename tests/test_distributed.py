@@ -1026,3 +1026,46 @@ def test_a_worker_paused_past_its_run_takes_no_part_in_the_next(
     assert len(resumed) <= 16  # CONCURRENT_REQUESTS: only what it held
     assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
     assert article_files(deployment.archive) == small_expected
+
+
+def test_a_run_takes_the_arguments_of_its_first_worker(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from newscrawl.distributed.scheduler import adopt_arguments, run_arguments
+    from tests.test_spider import make_spider
+
+    first = make_spider(pages="2", channels="china,macro")
+    later = make_spider(pages="5", channels="roll")
+    same = make_spider(pages="2", channels="china,macro")
+    settings = later.crawler.settings
+    runs = {}
+    with caplog.at_level("WARNING"):
+        for name, spider in (("first", first), ("later", later), ("same", same)):
+            own = run_arguments(spider)
+            joined = member(redis_server, name).join(f"run-{name}", own)
+            runs[name] = joined.run
+            adopt_arguments(spider, settings, joined, own)
+    assert set(runs.values()) == {"run-first"}
+    # Stored with the run in Redis.
+    assert json.loads(redis_server.client().hget(KEYS.run, "arguments") or "") == {
+        "pages": 2,
+        "channels": ["china", "macro"],
+    }
+    assert later.max_pages == 2
+    assert [c.name for c in later.channels] == ["china", "macro"]
+    # One line, for the worker whose arguments differed.
+    assert [r.getMessage() for r in caplog.records] == [
+        "Worker joins run run-first with the run's arguments (pages=2"
+        " channels=china,macro), not its own (pages=5 channels=roll): a run's"
+        " arguments are those of the worker that started it"
+    ]
+    # Arguments no worker stores (Redis written by someone else): its own stay.
+    caplog.clear()
+    redis_server.client().hset(KEYS.run, "arguments", '{"pages": "9"}')
+    again = make_spider(pages="3")
+    own = run_arguments(again)
+    with caplog.at_level("WARNING"):
+        joined = member(redis_server, "again").join("run-x", own)
+        assert not adopt_arguments(again, settings, joined, own)
+    assert again.max_pages == 3
+    assert len(caplog.records) == 1, caplog.text

@@ -40,8 +40,9 @@ end
 """
 
 # KEYS: workers, busy, run, unfinished.
-# ARGV: worker id, timeout ms, new run id, the Redis server's run_id.
-# Returns {run id, resuming (0/1), id of the abandoned run or ""}.
+# ARGV: worker id, timeout ms, new run id, the Redis server's run_id, arguments.
+# Returns {run id, resuming (0/1), id of the abandoned run or "", the run's
+# arguments (those of the worker that started it; "" for a run without)}.
 _JOIN = (
     _NOW
     + """
@@ -59,7 +60,7 @@ if redis.call('ZCARD', KEYS[1]) == 0 or not run or restarted then
   local resuming = redis.call('EXISTS', KEYS[4])
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[3], 'id', ARGV[3], 'resuming', resuming, 'dirty', 0,
-             'server', ARGV[4])
+             'server', ARGV[4], 'arguments', ARGV[5])
   redis.call('SET', KEYS[4], ARGV[3])
   run = ARGV[3]
 elseif stale > 0 then
@@ -68,7 +69,8 @@ end
 local deadline = now + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], deadline, ARGV[1])
 redis.call('ZADD', KEYS[2], deadline, ARGV[1])
-return {run, redis.call('HGET', KEYS[3], 'resuming'), abandoned}
+return {run, redis.call('HGET', KEYS[3], 'resuming'), abandoned,
+        redis.call('HGET', KEYS[3], 'arguments') or ''}
 """
 )
 
@@ -157,6 +159,8 @@ class Joined:
     resuming: bool
     #: A run whose workers all died: its dupefilter is to be dropped.
     abandoned: str
+    #: The spider arguments of the run (its first worker's), as that one gave them.
+    arguments: str = ""
 
 
 class Membership:
@@ -179,22 +183,23 @@ class Membership:
         self._idle = client.register_script(_IDLE)
         self._leave = client.register_script(_LEAVE)
 
-    def join(self, new_run: str) -> Joined:
-        """Take part in the current run, or start run ``new_run`` if none is alive."""
+    def join(self, new_run: str, arguments: str = "") -> Joined:
+        """Take part in the current run, or start run ``new_run`` if none is alive,
+        with ``arguments`` (the spider's, as a string) as the run's."""
         keys = self.keys
         server = self.client.info("server")["run_id"]
-        run, resuming, abandoned = cast(
+        run, resuming, abandoned, stored = cast(
             "list[bytes]",
             self._join(
                 keys=[keys.workers, keys.busy, keys.run, keys.unfinished],
-                args=[self.worker, self.timeout_ms, new_run, server],
+                args=[self.worker, self.timeout_ms, new_run, server, arguments],
             ),
         )
         self.run = run.decode()
         self.confirmed = time.monotonic()
         if abandoned:
             self.client.delete(keys.dupefilter(abandoned.decode()))
-        return Joined(self.run, resuming == b"1", abandoned.decode())
+        return Joined(self.run, resuming == b"1", abandoned.decode(), stored.decode())
 
     def heartbeat(self) -> None:
         """Still alive (and busy, if busy): renew the deadlines; RunEndedError."""

@@ -14,6 +14,7 @@ workers. What it leaves open, and these subclasses add (see runs.py):
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -37,12 +38,14 @@ from newscrawl.distributed.shared import (
     RedisUnsuitableError,
     check_server,
 )
+from newscrawl.sina.channels import load_channels
 
 if TYPE_CHECKING:
     from redis import Redis
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Request
+    from scrapy.settings import BaseSettings
     from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
@@ -157,9 +160,10 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
     def open(self, spider: Spider) -> None:
         self.spider = spider
         proposed = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        own = run_arguments(spider)
         try:
             check_server(self.server, self.crawler.settings)
-            joined = self.membership.join(proposed)
+            joined = self.membership.join(proposed, own)
             self.queue = RunQueue(
                 self.server,
                 spider,
@@ -173,6 +177,7 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
                 self.server, key=self.link.keys.dupefilter(joined.run), debug=self.debug
             )
             self.announce(joined, started=joined.run == proposed)
+            adopt_arguments(spider, self.crawler.settings, joined, own)
         except RedisError as exc:
             # Not CloseSpider: Scrapy 2.19 then skips opening the scraper and fails
             # to close it. The link closes the spider as soon as it is open.
@@ -330,3 +335,62 @@ class SharedScheduler(Scheduler):  # type: ignore[misc]
             )
         except RedisUnavailableError:
             return False
+
+
+# --- The spider arguments of a run ---------------------------------------------------
+
+
+def run_arguments(spider: Spider) -> str:
+    """The spider's arguments that shape a run (feed pages, channels), as JSON.
+
+    Workers of one run share its feed pages: which worker reads a page decides
+    whether the next is read, so they must agree on these. "" for a spider that
+    has none.
+    """
+    pages = getattr(spider, "max_pages", None)
+    channels = getattr(spider, "channels", None)
+    if not isinstance(pages, int) or not isinstance(channels, list):
+        return ""
+    names = [c.name for c in channels]
+    return json.dumps({"pages": pages, "channels": names}, ensure_ascii=False)
+
+
+def adopt_arguments(
+    spider: Spider, settings: BaseSettings, joined: Joined, own: str
+) -> bool:
+    """Give ``spider`` the arguments of the run it joined, if they are not its
+    own; return whether it took them. One WARNING line when they differ."""
+    if not joined.arguments or not own or joined.arguments == own:
+        return False
+    try:
+        stored = json.loads(joined.arguments)
+        pages, names = stored["pages"], stored["channels"]
+        known = load_channels(settings.getdict("SINA_CHANNELS"))
+        if type(pages) is not int or pages < 1 or not isinstance(names, list):
+            raise ValueError(joined.arguments)
+        channels = [known[name] for name in names]
+    except (ValueError, KeyError, TypeError) as exc:
+        # Not what a worker of this project stores, or channels this one's
+        # SINA_CHANNELS lacks: it keeps its own arguments.
+        logger.warning(
+            "Run %s has arguments this worker cannot take (%r); it keeps its own (%s)",
+            joined.run,
+            exc,
+            _shown(own),
+        )
+        return False
+    logger.warning(
+        "Worker joins run %s with the run's arguments (%s), not its own (%s): a"
+        " run's arguments are those of the worker that started it",
+        joined.run,
+        _shown(joined.arguments),
+        _shown(own),
+    )
+    setattr(spider, "max_pages", pages)  # noqa: B010 (set on any spider)
+    setattr(spider, "channels", channels)  # noqa: B010
+    return True
+
+
+def _shown(arguments: str) -> str:
+    values = json.loads(arguments)
+    return f"pages={values['pages']} channels={','.join(values['channels'])}"
