@@ -1004,6 +1004,18 @@ def test_a_worker_paused_past_its_run_takes_no_part_in_the_next(
         # The other waits for the paused one's heartbeat to run out, then ends
         # the run without it.
         assert other.wait() == 0, other.text()[-3000:]
+
+        def paused_is_dead() -> bool:
+            # (If it was paused idle, the other one ended without waiting for it.)
+            scores = cast(
+                "list[tuple[bytes, float]]",
+                client.zrange(KEYS.workers, 0, -1, withscores=True),
+            )
+            score = next((v for k, v in scores if k.decode().startswith(victim)), None)
+            seconds, micros = client.time()
+            return score is None or score < seconds * 1000 + micros // 1000
+
+        wait_for(paused_is_dead, "the paused worker's heartbeat to run out")
         replica.clear_log()
         (latest,) = [deployment.worker("latest")]
         wait_for(lambda: " started run " in latest.text(), "the next run to start")
