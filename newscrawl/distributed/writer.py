@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
@@ -209,12 +210,12 @@ class ArchiveWriter:
         except MessageError as exc:
             self.reject(message, str(exc))
             return
-        if isinstance(decoded, Seen):
-            self.adopt(decoded, message)
-            return
         try:
+            if isinstance(decoded, Seen):
+                self.adopt(decoded, message)
+                return
             self.pipeline.process_item(decoded)
-        except IndexUnusableError:
+        except (IndexUnusableError, RedisError):
             raise
         except (OSError, sqlite3.Error) as exc:
             raise ArchiveUnwritableError(
