@@ -195,12 +195,12 @@ class Deployment:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str, **settings: str) -> Proc:
+    def worker(self, name: str, pages: int | None = None, **settings: str) -> Proc:
         # Workers get an archive folder of their own, which they must not touch.
         argv = crawl_command(
             self.replica.feed_url,
             self.folder / f"{name}-archive",
-            f"pages={self.pages}",
+            f"pages={pages or self.pages}",
             settings={
                 "REDIS_URL": self.server.url,
                 "REDIS_WORKER_TIMEOUT": WORKER_TIMEOUT,
@@ -1081,3 +1081,28 @@ def test_a_run_takes_the_arguments_of_its_first_worker(
         assert not adopt_arguments(again, settings, joined, own)
     assert again.max_pages == 3
     assert len(caplog.records) == 1, caplog.text
+
+
+def test_a_worker_that_joins_with_other_pages_reads_the_run_s(
+    deployment: Deployment,
+) -> None:
+    replica = deployment.replica
+    # A long timeout: the first worker, paused, must stay in its run meanwhile.
+    first = deployment.worker("first", pages=1, REDIS_WORKER_TIMEOUT="60")
+    wait_for(lambda: " started run " in first.text(), "the first worker's run")
+    first.popen.send_signal(signal.SIGSTOP)
+    try:
+        later = deployment.worker("later", pages=4, REDIS_WORKER_TIMEOUT="60")
+        wait_for(lambda: " joined run " in later.text(), "the later worker to join")
+    finally:
+        first.popen.send_signal(signal.SIGCONT)
+    assert first.wait() == 0, first.text()[-3000:]
+    assert later.wait() == 0, later.text()[-3000:]
+    assert len(re.findall(r"WARNING: Worker joins run ", later.text())) == 1
+    assert "(pages=1 channels=china), not its own (pages=4 channels=china)" in (
+        later.text()
+    )
+    # The run read the first worker's one page, whoever read it.
+    pages = {re.search(r"[?&]page=(\d+)", r)[1] for r in replica.feed_requests()}  # type: ignore[index]
+    assert pages == {"1"}
+    assert len(replica.article_requests()) == 50
