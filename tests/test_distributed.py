@@ -9,7 +9,9 @@ single-machine run of the same replica, byte for byte.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -17,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ import pytest
 import redis
 from scrapy.http import HtmlResponse, Request
 from scrapy.utils.project import get_project_settings
+from scrapy.utils.request import request_from_dict
 from scrapy.utils.test import get_crawler
 
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE
@@ -83,10 +87,13 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 class RedisServer:
     """A redis-server of the test's own, on 127.0.0.1, with its data in ``folder``."""
 
-    def __init__(self, folder: Path, *, aof: bool = False) -> None:
+    def __init__(
+        self, folder: Path, *, aof: bool = False, options: tuple[str, ...] = ()
+    ) -> None:
         self.binary = needs_redis_server()
         self.folder = folder
         self.aof = aof
+        self.options = options
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -101,7 +108,7 @@ class RedisServer:
     def start(self) -> RedisServer:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--dir", str(self.folder), "--save", ""]
-        argv += ["--appendonly", "yes" if self.aof else "no"]
+        argv += ["--appendonly", "yes" if self.aof else "no", *self.options]
         with (self.folder / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=log)
         client = self.client()
@@ -188,15 +195,16 @@ class Deployment:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str) -> Proc:
+    def worker(self, name: str, pages: int | None = None, **settings: str) -> Proc:
         # Workers get an archive folder of their own, which they must not touch.
         argv = crawl_command(
             self.replica.feed_url,
             self.folder / f"{name}-archive",
-            f"pages={self.pages}",
+            f"pages={pages or self.pages}",
             settings={
                 "REDIS_URL": self.server.url,
                 "REDIS_WORKER_TIMEOUT": WORKER_TIMEOUT,
+                **settings,
             },
         )
         return self._start(name, argv)
@@ -600,10 +608,11 @@ def _name(component: Any) -> str:
     return str(getattr(component, "__name__", component)).rsplit(".", 1)[-1]
 
 
-def test_an_article_crosses_over_unchanged() -> None:
+def sample_article() -> Article:
+    """An article with every field set, some of them awkward to carry."""
     from datetime import UTC, datetime
 
-    article = Article(
+    return Article(
         url="https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml",
         doc_id="ikmvwzxq0000001",
         channel="china",
@@ -623,6 +632,10 @@ def test_an_article_crosses_over_unchanged() -> None:
         body="<p>正文</p>",
         image="",
     )
+
+
+def test_an_article_crosses_over_unchanged() -> None:
+    article = sample_article()
     back = decode(encode_item(article))
     assert back == article
     assert isinstance(back, Article)
@@ -712,11 +725,18 @@ class DirectLink:
         return command()
 
 
-def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> None:
+def feed_article(doc_id: str, mtime: int) -> Request:
+    """An article request as the spider makes it from a feed entry."""
+    url = f"http://127.0.0.1/roll/2021-04-20/doc-{doc_id}.shtml"
+    return Request(url, meta={DOC_ID: doc_id, FEED_MTIME: mtime})
+
+
+def through_middleware(
+    redis_server: RedisServer, outputs: list[Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """What a worker's SharedArchivedArticlesMiddleware lets through of a feed
+    page's ``outputs``, and the stats it counted."""
     client = redis_server.client()
-    client.hset(
-        KEYS.archived, mapping={"iknown": "100", "ichanged": "100", "irebuilt": ""}
-    )
     crawler = get_crawler()
     middleware = SharedArchivedArticlesMiddleware(
         crawler.stats,
@@ -725,21 +745,6 @@ def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> No
         Handoff(client, KEYS),
         member(redis_server, "a"),
     )
-
-    def article(doc_id: str, mtime: int) -> Request:
-        url = f"http://127.0.0.1/roll/2021-04-20/doc-{doc_id}.shtml"
-        return Request(url, meta={DOC_ID: doc_id, FEED_MTIME: mtime})
-
-    next_page = Request(
-        "http://127.0.0.1/api?page=2", dont_filter=True, meta={FEED_PAGE: 2}
-    )
-    outputs = [
-        article("iknown", 100),
-        article("ichanged", 200),
-        article("irebuilt", 300),
-        article("inew", 100),
-        next_page,
-    ]
     feed = Request("http://127.0.0.1/api?page=1", meta={FEED_PAGE: 1})
     response = HtmlResponse(feed.url, body=b"{}", request=feed)
 
@@ -750,16 +755,33 @@ def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> No
 
         return [o async for o in middleware.process_spider_output(response, result())]
 
-    passed = asyncio.run(through())
+    return asyncio.run(through()), crawler.stats.get_stats()
+
+
+def test_workers_skip_what_the_writer_published(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.hset(
+        KEYS.archived, mapping={"iknown": "100", "ichanged": "100", "irebuilt": ""}
+    )
+    next_page = Request(
+        "http://127.0.0.1/api?page=2", dont_filter=True, meta={FEED_PAGE: 2}
+    )
+    outputs = [
+        feed_article("iknown", 100),
+        feed_article("ichanged", 200),
+        feed_article("irebuilt", 300),
+        feed_article("inew", 100),
+        next_page,
+    ]
+    passed, stats = through_middleware(redis_server, outputs)
     assert [o.meta.get(DOC_ID) for o in passed] == ["ichanged", "inew", None]
     # The next feed page goes through the run's dupefilter: once per run.
     assert passed[-1].url == next_page.url
     assert passed[-1].dont_filter is False
     # The row rebuilt without a mtime adopts the feed's, through the writer.
     assert [decode(cast(bytes, m)) for m in client.lrange(KEYS.items, 0, -1)] == [
-        Seen("irebuilt", article("irebuilt", 300).url, 300)
+        Seen("irebuilt", feed_article("irebuilt", 300).url, 300)
     ]
-    stats = crawler.stats.get_stats()
     assert stats["archive/skipped/known"] == 2
     assert stats["archive/refetch/mtime_changed"] == 1
 
@@ -799,3 +821,288 @@ def test_the_writer_adopts_mtimes_and_sets_bad_messages_aside(
     assert not client.exists(KEYS.writer)
     row = ArchiveIndex.for_archive(root).get("irebuilt")
     assert row is not None and row.feed_mtime == 300
+
+
+# --- What a worker, or anyone with write access to Redis, may put there --------------
+
+
+def tampered(kind: str = "item", **changes: Any) -> bytes:
+    """A message that decodes, with some of its values changed."""
+    if kind == "seen":
+        message = encode_seen(Seen("ikmvwzxq0000001", "http://x/ikmvwzxq0000001", 5))
+    else:
+        message = encode_item(sample_article())
+    values = json.loads(zlib.decompress(message))
+    values[kind].update(changes)
+    return zlib.compress(json.dumps(values).encode())
+
+
+#: Hand-overs that decode but that no writer can archive.
+BAD_HANDOVERS = {
+    "published null": tampered(published=None),
+    "two categories": tampered(categories=["金融", "新浪财经"]),
+    "numeric title": tampered(title=12),
+    "null body": tampered(body=None),
+    "doc id a list": tampered(doc_id=["ikmvwzxq0000001"]),
+    "feed mtime 10**30": tampered(feed_mtime=10**30),
+    "feed mtime abc": tampered(feed_mtime="abc"),
+    "seen mtime abc": tampered("seen", feed_mtime="abc"),
+    "naive date": tampered(updated={"iso": "2021-04-20T19:51:00", "tz": None}),
+    "unsafe path": tampered(doc_id="../../etc"),
+    "not a message": b"not a message",
+}
+
+
+def test_bad_hand_overs_are_set_aside_and_the_writer_goes_on(
+    deployment: Deployment,
+) -> None:
+    client = deployment.client()
+    bad = list(BAD_HANDOVERS.values())
+    # One taken by a writer that stopped: the start-up recovery meets it first.
+    client.lpush(KEYS.processing, bad[0])
+    for message in [*bad[1:6], encode_item(sample_article()), *bad[6:]]:
+        client.lpush(KEYS.items, message)
+    writer = deployment.writer("writer", "--drain")
+    assert writer.wait() == 0, writer.text()[-3000:]
+    log = writer.text()
+    assert "Traceback" not in log
+    assert len(re.findall(r"WARNING: Not archived: ", log)) == len(bad), log
+    assert sorted(client.lrange(KEYS.rejected, 0, -1)) == sorted(bad)
+    assert client.llen(KEYS.processing) == client.llen(KEYS.items) == 0
+    # The good one, between the bad ones, is archived.
+    assert [doc_id_of(p) for p in archived_paths(log)] == ["ikmvwzxq0000001"]
+    assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}
+
+
+def test_a_bad_archived_entry_is_fetched_again_not_a_failed_run(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = redis_server.client()
+    bad = {"iabc": "abc", "iminus": "-100", "ispace": " 100", "ihuge": "9" * 30}
+    client.hset(KEYS.archived, mapping=cast(Any, {**bad, "iknown": "100"}))
+    outputs = [feed_article(doc_id, 100) for doc_id in [*bad, "iknown"]]
+    with caplog.at_level("WARNING"):
+        passed, _ = through_middleware(redis_server, outputs)
+    assert [o.meta[DOC_ID] for o in passed] == list(bad)
+    assert len(caplog.records) == 1, caplog.text
+    assert "is not a feed mtime; the article is fetched again" in caplog.text
+    # The writer publishes only typed mtimes, whatever its index holds.
+    caplog.clear()
+    archived = ArchivedIds(client, KEYS)
+    with caplog.at_level("WARNING"):
+        count = archived.publish([("igood", 5), ("iabc", "abc"), ("inone", None)])  # type: ignore[list-item]
+    assert count == 2
+    assert client.hgetall(KEYS.archived) == {b"igood": b"5", b"inone": b""}
+    assert len(caplog.records) == 1, caplog.text
+
+
+def test_queued_requests_are_json_data_and_come_back_whole() -> None:
+    from datetime import UTC, datetime
+
+    from newscrawl.distributed import serializer
+    from newscrawl.sina.feed import FeedEntry
+    from tests.test_spider import make_spider
+
+    spider = make_spider()
+    channel = spider.channels[0]
+    entry = FeedEntry(
+        url="https://finance.sina.com.cn/roll/2021-04-20/doc-ikmvwzxq0000001.shtml",
+        doc_id="ikmvwzxq0000001",
+        title="标题",
+        intime_raw="1618919498",
+        intime=datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC),
+        mtime=1618919500,
+    )
+    feed = spider.feed_request(channel, 2).replace(headers={"Referer": "http://x/"})
+    for request in (feed, spider.article_request(entry.url, channel, entry)):
+        data = serializer.dumps(request.to_dict(spider=spider))
+        json.loads(data)  # data, not code
+        back = request_from_dict(serializer.loads(data), spider=spider)
+        assert back.to_dict(spider=spider) == request.to_dict(spider=spider)
+    with pytest.raises(serializer.RequestRefusedError, match="not a plain request"):
+        serializer.loads(b'{"url": "http://x/", "_class": "subprocess.Popen"}')
+
+
+class RunsCode:
+    """What a pickle can hold: a command that runs when it is read."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, (self.command,))
+
+
+def test_a_pickle_in_the_shared_queue_is_refused_not_run(
+    deployment: Deployment,
+) -> None:
+    marker = deployment.folder / "ran"
+    client = deployment.client()
+    crafted = pickle.dumps(RunsCode(f"touch {marker}"))
+    client.zadd(KEYS.requests, {crafted: -100})
+    deployment.pages = 1
+    worker = deployment.worker("worker")
+    assert worker.wait() == 0, worker.text()[-3000:]
+    assert not marker.exists()
+    log = worker.text()
+    assert "Traceback" not in log
+    assert len(re.findall("Refused a request from the shared queue", log)) == 1, log
+    assert client.zcard(KEYS.requests) == 0
+    # The run went on: the feed page's articles were handed over.
+    assert client.llen(KEYS.items) == 50
+
+
+def test_a_redis_that_may_evict_keys_is_refused(
+    small_replica: Replica, tmp_path: Path
+) -> None:
+    small_replica.clear_log()
+    options = ("--maxmemory-policy", "allkeys-lru")
+    server = RedisServer(tmp_path / "redis", options=options).start()
+    deployed = Deployment(small_replica, server, tmp_path, 1)
+    try:
+        writer = deployed.writer("writer", "--drain")
+        assert writer.wait() == 6, writer.text()[-3000:]
+        assert writer.text().splitlines() == [
+            f"newscrawl: Redis at {server.url} may evict keys (maxmemory-policy"
+            " allkeys-lru): articles would be lost while workers report ok; set"
+            " maxmemory-policy noeviction; the writer does not start"
+        ]
+        # Keys with a time to live (a run's) are evicted too: refused as well.
+        deployed.client().config_set("maxmemory-policy", "volatile-lru")
+        worker = deployed.worker("worker")
+        assert worker.wait() == 6, worker.text()[-3000:]
+        assert "may evict keys (maxmemory-policy volatile-lru)" in worker.text()
+        assert "Traceback" not in worker.text()
+        assert small_replica.feed_requests() == small_replica.article_requests() == []
+        assert deployed.client().keys("*") == []
+    finally:
+        deployed.cleanup()
+        server.stop()
+
+
+def test_a_worker_paused_past_its_run_takes_no_part_in_the_next(
+    deployment: Deployment, small_expected: dict[str, bytes]
+) -> None:
+    replica = deployment.replica
+    client = deployment.client()
+    writer = deployment.writer("writer")
+    # DEBUG: its log says which pages it fetched ("Crawled (200) <GET …>").
+    paused = deployment.worker("paused", LOG_LEVEL="DEBUG")
+    other = deployment.worker("other")
+    victim = f"{socket.gethostname()}:{paused.popen.pid}:"
+    wait_for(
+        lambda: (
+            len(replica.article_requests()) >= 30
+            and any(m.startswith(victim) for m in busy_workers(client))
+        ),
+        "30 article requests, the worker to pause busy",
+    )
+    paused.popen.send_signal(signal.SIGSTOP)
+    time.sleep(0.2)  # its last lines reach the log file
+    before_pause = len(paused.text())
+    try:
+        # The other waits for the paused one's heartbeat to run out, then ends
+        # the run without it.
+        assert other.wait() == 0, other.text()[-3000:]
+
+        def paused_is_dead() -> bool:
+            # (If it was paused idle, the other one ended without waiting for it.)
+            scores = cast(
+                "list[tuple[bytes, float]]",
+                client.zrange(KEYS.workers, 0, -1, withscores=True),
+            )
+            score = next((v for k, v in scores if k.decode().startswith(victim)), None)
+            seconds, micros = client.time()
+            return score is None or score < seconds * 1000 + micros // 1000
+
+        wait_for(paused_is_dead, "the paused worker's heartbeat to run out")
+        replica.clear_log()
+        (latest,) = [deployment.worker("latest")]
+        wait_for(lambda: " started run " in latest.text(), "the next run to start")
+    finally:
+        paused.popen.send_signal(signal.SIGCONT)
+    paused.wait()
+    assert latest.wait() == 0, latest.text()[-3000:]
+    log = paused.text()
+    assert "Traceback" not in log
+    assert len(re.findall(r"WARNING: Run \S+ ended without worker", log)) == 1, log
+    # The next run fetched each page once, but for what the paused worker had
+    # sent for before it was paused (it completes those as it closes): it took
+    # nothing from the next run's queue and queued nothing into it.
+    requests = replica.article_requests() + replica.feed_requests()
+    twice = {r for r, n in Counter(requests).items() if n > 1}
+    resumed = set(
+        re.findall(r"Crawled \(\d+\) <GET http://[^/]+(/\S+)>", log[before_pause:])
+    )
+    assert twice <= resumed, (twice, resumed)
+    assert len(resumed) <= 16  # CONCURRENT_REQUESTS: only what it held
+    assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    assert article_files(deployment.archive) == small_expected
+
+
+def test_a_run_takes_the_arguments_of_its_first_worker(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from newscrawl.distributed.scheduler import adopt_arguments, run_arguments
+    from tests.test_spider import make_spider
+
+    first = make_spider(pages="2", channels="china,macro")
+    later = make_spider(pages="5", channels="roll")
+    same = make_spider(pages="2", channels="china,macro")
+    settings = later.crawler.settings
+    runs = {}
+    with caplog.at_level("WARNING"):
+        for name, spider in (("first", first), ("later", later), ("same", same)):
+            own = run_arguments(spider)
+            joined = member(redis_server, name).join(f"run-{name}", own)
+            runs[name] = joined.run
+            adopt_arguments(spider, settings, joined, own)
+    assert set(runs.values()) == {"run-first"}
+    # Stored with the run in Redis.
+    assert json.loads(redis_server.client().hget(KEYS.run, "arguments") or "") == {
+        "pages": 2,
+        "channels": ["china", "macro"],
+    }
+    assert later.max_pages == 2
+    assert [c.name for c in later.channels] == ["china", "macro"]
+    # One line, for the worker whose arguments differed.
+    assert [r.getMessage() for r in caplog.records] == [
+        "Worker joins run run-first with the run's arguments (pages=2"
+        " channels=china,macro), not its own (pages=5 channels=roll): a run's"
+        " arguments are those of the worker that started it"
+    ]
+    # Arguments no worker stores (Redis written by someone else): its own stay.
+    caplog.clear()
+    redis_server.client().hset(KEYS.run, "arguments", '{"pages": "9"}')
+    again = make_spider(pages="3")
+    own = run_arguments(again)
+    with caplog.at_level("WARNING"):
+        joined = member(redis_server, "again").join("run-x", own)
+        assert not adopt_arguments(again, settings, joined, own)
+    assert again.max_pages == 3
+    assert len(caplog.records) == 1, caplog.text
+
+
+def test_a_worker_that_joins_with_other_pages_reads_the_run_s(
+    deployment: Deployment,
+) -> None:
+    replica = deployment.replica
+    # A long timeout: the first worker, paused, must stay in its run meanwhile.
+    first = deployment.worker("first", pages=1, REDIS_WORKER_TIMEOUT="60")
+    wait_for(lambda: " started run " in first.text(), "the first worker's run")
+    first.popen.send_signal(signal.SIGSTOP)
+    try:
+        later = deployment.worker("later", pages=4, REDIS_WORKER_TIMEOUT="60")
+        wait_for(lambda: " joined run " in later.text(), "the later worker to join")
+    finally:
+        first.popen.send_signal(signal.SIGCONT)
+    assert first.wait() == 0, first.text()[-3000:]
+    assert later.wait() == 0, later.text()[-3000:]
+    assert len(re.findall(r"WARNING: Worker joins run ", later.text())) == 1
+    assert "(pages=1 channels=china), not its own (pages=4 channels=china)" in (
+        later.text()
+    )
+    # The run read the first worker's one page, whoever read it.
+    pages = {re.search(r"[?&]page=(\d+)", r)[1] for r in replica.feed_requests()}  # type: ignore[index]
+    assert pages == {"1"}
+    assert len(replica.article_requests()) == 50

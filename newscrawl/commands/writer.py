@@ -27,8 +27,8 @@ class Command(ScrapyCommand):
 
     Exit status: 0 stopped (SIGTERM, Ctrl-C) or drained; 1 the archive cannot be
     written; 2 bad usage; 5 another writer holds the archive or the hand-overs;
-    6 Redis is unavailable. Whatever it had not finished waits in Redis for the
-    next writer.
+    6 Redis is unavailable, or may evict keys. Whatever it had not finished waits
+    in Redis for the next writer.
     """
 
     requires_project = True
@@ -62,7 +62,11 @@ class Command(ScrapyCommand):
         # Imported here: Redis only for the distributed mode.
         from redis.exceptions import RedisError
 
-        from newscrawl.distributed.shared import unavailable
+        from newscrawl.distributed.shared import (
+            RedisUnsuitableError,
+            check_server,
+            unavailable,
+        )
         from newscrawl.distributed.writer import (
             ArchiveUnwritableError,
             ArchiveWriter,
@@ -88,6 +92,8 @@ class Command(ScrapyCommand):
             stop = writer.stop
             for number in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(number, lambda *_: stop())
+            doing = "checking the server"
+            check_server(writer.client, settings)
             doing = "claiming the hand-overs"
             writer.claim()
             doing = "publishing the archived ids"
@@ -111,6 +117,8 @@ class Command(ScrapyCommand):
             self.say("archive writer stopped")
         except WriterClaimedError as exc:
             self.fail(ExitStatus.LOCKED, str(exc))
+        except RedisUnsuitableError as exc:
+            self.fail(ExitStatus.REDIS_UNAVAILABLE, f"{exc}; the writer does not start")
         except RedisError as exc:
             self.fail(
                 ExitStatus.REDIS_UNAVAILABLE,

@@ -34,6 +34,12 @@ class DistributedMode:
 
         settings.set("SCHEDULER", SharedScheduler, priority="addon")
         settings.set("DUPEFILTER_CLASS", RunDupeFilter, priority="addon")
+        # Queued requests as JSON data: pickle would let Redis run code on workers.
+        settings.set(
+            "SCHEDULER_SERIALIZER",
+            "newscrawl.distributed.serializer",
+            priority="addon",
+        )
         settings.replace_in_component_priority_dict(
             "ITEM_PIPELINES", ArchivePipeline, HandoffPipeline
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
@@ -20,10 +21,14 @@ from newscrawl.items import Article
 
 VERSION = 1
 
+#: The largest a message may grow when decompressed: a bomb is refused, not read.
+MAX_MESSAGE = 64 * 1024 * 1024
+#: The largest feed mtime the index (SQLite INTEGER) and the ``archived`` hash hold.
+MAX_MTIME = 2**63 - 1
+
 _FIELDS = fields(Article)
 # Article's annotations are strings (``from __future__ import annotations``).
-_DATETIMES = frozenset(f.name for f in _FIELDS if "datetime" in str(f.type))
-_TUPLES = frozenset(f.name for f in _FIELDS if str(f.type).startswith("tuple"))
+_TYPES = {f.name: str(f.type) for f in _FIELDS}
 
 
 class MessageError(ValueError):
@@ -53,25 +58,133 @@ def encode_seen(seen: Seen) -> bytes:
 
 
 def decode(data: bytes) -> Article | Seen:
-    """The Article or Seen note of a message; MessageError if it is not one."""
+    """The Article or Seen note of a message; MessageError if it is not one.
+
+    Every field is checked against its type (and the values the archive needs:
+    a publication time, three categories, a feed mtime the index can hold), so
+    that what reaches the writer's pipeline is an Article, not whatever a
+    message said.
+    """
     try:
-        message = json.loads(zlib.decompress(data))
-        if message.get("v") != VERSION:
-            raise MessageError(f"message version {message.get('v')!r}, not {VERSION}")
-        if message["kind"] == "seen":
-            return Seen(**message["seen"])
-        if message["kind"] != "item":
-            raise MessageError(f"unknown message kind {message['kind']!r}")
-        values = message["item"]
-        for name in _DATETIMES:
-            values[name] = _datetime(values[name])
-        for name in _TUPLES:
-            values[name] = tuple(values[name])
-        return Article(**values)
-    except (zlib.error, ValueError, KeyError, TypeError, AttributeError) as exc:
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(data, MAX_MESSAGE)
+        if inflater.unconsumed_tail:
+            raise MessageError(f"message larger than {MAX_MESSAGE} bytes")
+        message = json.loads(text)
+    except (zlib.error, ValueError, RecursionError) as exc:
         if isinstance(exc, MessageError):
             raise
         raise MessageError(f"unreadable hand-over message ({exc!r})") from exc
+    if not isinstance(message, dict) or message.get("v") != VERSION:
+        version = message.get("v") if isinstance(message, dict) else None
+        raise MessageError(f"message version {version!r}, not {VERSION}")
+    kind = message.get("kind")
+    if kind == "seen":
+        values = _object(message.get("seen"), ("doc_id", "url", "feed_mtime"))
+        return Seen(
+            doc_id=_text("doc_id", values["doc_id"]),
+            url=_text("url", values["url"]),
+            feed_mtime=_mtime("feed_mtime", values["feed_mtime"]),
+        )
+    if kind != "item":
+        raise MessageError(f"unknown message kind {kind!r}")
+    values = _object(message.get("item"), tuple(_TYPES))
+    try:
+        return Article(
+            **{name: _READERS[_TYPES[name]](name, values[name]) for name in _TYPES}
+        )
+    except MessageError as exc:
+        # Which article, so that the log line can be followed back to its page.
+        url = values["url"]
+        raise MessageError(f"{exc} ({url})" if isinstance(url, str) else exc) from None
+
+
+def _object(value: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict) or set(value) != set(names):
+        shown = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise MessageError(f"message fields {shown}, not {sorted(names)}")
+    return value
+
+
+def _wrong(name: str, value: Any, wanted: str) -> MessageError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return MessageError(f"field {name!r} is {shown}, not {wanted}")
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _wrong(name, value, "a string")
+    return value
+
+
+def _texts(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _wrong(name, value, "a list of strings")
+    return value
+
+
+def _categories(name: str, value: Any) -> tuple[str, str, str]:
+    if len(_texts(name, value)) != 3:
+        raise _wrong(name, value, "three categories")
+    return (value[0], value[1], value[2])
+
+
+def _mtime(name: str, value: Any) -> int:
+    # bool is an int to Python, not to JSON's writer: true is no mtime.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _wrong(name, value, "a feed mtime (an integer)")
+    if not 0 <= value <= MAX_MTIME:
+        raise _wrong(name, value, f"a feed mtime from 0 to {MAX_MTIME}")
+    return value
+
+
+def _mtime_or_none(name: str, value: Any) -> int | None:
+    return None if value is None else _mtime(name, value)
+
+
+def _datetime(name: str, value: Any) -> datetime:
+    if not isinstance(value, dict) or set(value) != {"iso", "tz"}:
+        raise _wrong(name, value, "a date and time")
+    iso, zone = value["iso"], value["tz"]
+    if not isinstance(iso, str) or not isinstance(zone, str | None):
+        raise _wrong(name, value, "a date and time")
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError as exc:
+        raise _wrong(name, value, "a date and time") from exc
+    offset = moment.utcoffset()
+    if offset is None:
+        raise _wrong(name, value, "a date and time with its time zone")
+    if zone is not None and zone != moment.tzname():
+        moment = moment.replace(tzinfo=timezone(offset, zone))
+    return moment
+
+
+def _datetime_or_none(name: str, value: Any) -> datetime | None:
+    if value is None and name not in _REQUIRED:
+        return None
+    return _datetime(name, value)
+
+
+#: Fields whose type allows None but that the writer cannot archive without: the
+#: day of the publication time is part of the article's path (workers drop an
+#: article without one, ValidatePipeline).
+_REQUIRED = frozenset({"published"})
+
+#: How each annotation of Article is read back; a field of a new type fails here,
+#: at import, rather than passing unchecked.
+_READERS: dict[str, Callable[[str, Any], Any]] = {
+    "str": _text,
+    "list[str]": _texts,
+    "tuple[str, str, str]": _categories,
+    "datetime | None": _datetime_or_none,
+    "int | None": _mtime_or_none,
+}
+_UNREAD = sorted(name for name, kind in _TYPES.items() if kind not in _READERS)
+if _UNREAD:
+    raise TypeError(f"codec.py does not know how to read Article fields {_UNREAD}")
 
 
 def _pack(message: dict[str, Any]) -> bytes:
@@ -89,13 +202,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
-
-
-def _datetime(value: dict[str, Any] | None) -> datetime | None:
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value["iso"])
-    offset = moment.utcoffset()
-    if offset is not None and value["tz"] != moment.tzname():
-        moment = moment.replace(tzinfo=timezone(offset, value["tz"]))
-    return moment

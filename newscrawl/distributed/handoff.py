@@ -11,14 +11,20 @@ archive skips unchanged bytes).
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, cast
+
+from newscrawl.distributed.codec import MAX_MTIME
 
 if TYPE_CHECKING:
     from redis import Redis
 
     from newscrawl.distributed.shared import Keys
+
+logger = logging.getLogger(__name__)
 
 #: Rows sent to Redis per round trip when publishing the whole archive.
 _BATCH = 2000
@@ -105,6 +111,7 @@ class ArchivedIds:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
+        self._warned = False
 
     def mtimes(self, doc_ids: list[str]) -> dict[str, tuple[bool, int | None]]:
         """``(archived, feed mtime)`` of each doc id, in one round trip."""
@@ -114,9 +121,30 @@ class ArchivedIds:
             "list[bytes | None]", self.client.hmget(self.keys.archived, doc_ids)
         )
         return {
-            doc_id: (False, None) if value is None else (True, _mtime(value))
+            doc_id: self._entry(doc_id, value)
             for doc_id, value in zip(doc_ids, found, strict=True)
         }
+
+    def _entry(self, doc_id: str, value: bytes | None) -> tuple[bool, int | None]:
+        if value is None:
+            return (False, None)
+        if not value:
+            return (True, None)
+        if _MTIME.fullmatch(value) and int(value) <= MAX_MTIME:
+            return (True, int(value))
+        # Not what the writer writes: whoever wrote it, the article is fetched
+        # again (and the writer's write puts a good value back); never a failed run.
+        if not self._warned:
+            logger.warning(
+                "Ignoring a bad entry of %s: %s → %r is not a feed mtime; the"
+                " article is fetched again (further bad entries are ignored"
+                " silently)",
+                self.keys.archived,
+                doc_id,
+                value[:40],
+            )
+            self._warned = True
+        return (False, None)
 
     def publish(self, rows: Iterable[tuple[str, int | None]]) -> int:
         """Make the hash hold exactly ``rows`` (doc id, mtime); return how many.
@@ -127,7 +155,7 @@ class ArchivedIds:
         building = self.keys.archived + ":building"
         self.client.delete(building)
         count = 0
-        for batch in _batches(rows, _BATCH):
+        for batch in _batches(self._typed(rows), _BATCH):
             self.client.hset(building, mapping={d: mtime_value(m) for d, m in batch})
             count += len(batch)
         if count:
@@ -136,9 +164,30 @@ class ArchivedIds:
             self.client.delete(self.keys.archived)
         return count
 
+    def _typed(
+        self, rows: Iterable[tuple[str, int | None]]
+    ) -> Iterator[tuple[str, int | None]]:
+        # An index row with a mtime that is no integer (a hand-over from before
+        # the codec checked them) is left out: workers fetch the article again,
+        # and the writer notes the feed's mtime in its row.
+        warned = False
+        for doc_id, mtime in rows:
+            if mtime is None or (
+                type(mtime) is int and 0 <= mtime <= MAX_MTIME  # not a bool either
+            ):
+                yield doc_id, mtime
+            elif not warned:
+                logger.warning(
+                    "Not published as archived: %s has feed mtime %r in the index;"
+                    " workers fetch it again (and any other such article)",
+                    doc_id,
+                    mtime,
+                )
+                warned = True
 
-def _mtime(value: bytes) -> int | None:
-    return int(value) if value else None
+
+#: A feed mtime as the ``archived`` hash holds it: digits, nothing else.
+_MTIME = re.compile(rb"[0-9]{1,19}")
 
 
 def _batches(

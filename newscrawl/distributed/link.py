@@ -73,9 +73,13 @@ class WorkerLink:
 
     def fail(self, exc: Exception, doing: str) -> None:
         """Redis failed: say so once and close the spider."""
+        self.refuse(unavailable(self.crawler.settings, exc, doing))
+
+    def refuse(self, why: str) -> None:
+        """Redis cannot be used (``why``): say so once and close the spider."""
         if self.lost is not None:
             return
-        self.lost = unavailable(self.crawler.settings, exc, doing)
+        self.lost = why
         logger.error(
             "%s: this worker stops; articles it has not handed over are fetched"
             " by the next run",

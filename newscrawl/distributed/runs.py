@@ -23,6 +23,7 @@ after a crawl that was killed (ArchivedArticlesMiddleware).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,8 +40,9 @@ end
 """
 
 # KEYS: workers, busy, run, unfinished.
-# ARGV: worker id, timeout ms, new run id, the Redis server's run_id.
-# Returns {run id, resuming (0/1), id of the abandoned run or ""}.
+# ARGV: worker id, timeout ms, new run id, the Redis server's run_id, arguments.
+# Returns {run id, resuming (0/1), id of the abandoned run or "", the run's
+# arguments (those of the worker that started it; "" for a run without)}.
 _JOIN = (
     _NOW
     + """
@@ -58,7 +60,7 @@ if redis.call('ZCARD', KEYS[1]) == 0 or not run or restarted then
   local resuming = redis.call('EXISTS', KEYS[4])
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[3], 'id', ARGV[3], 'resuming', resuming, 'dirty', 0,
-             'server', ARGV[4])
+             'server', ARGV[4], 'arguments', ARGV[5])
   redis.call('SET', KEYS[4], ARGV[3])
   run = ARGV[3]
 elseif stale > 0 then
@@ -67,14 +69,17 @@ end
 local deadline = now + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], deadline, ARGV[1])
 redis.call('ZADD', KEYS[2], deadline, ARGV[1])
-return {run, redis.call('HGET', KEYS[3], 'resuming'), abandoned}
+return {run, redis.call('HGET', KEYS[3], 'resuming'), abandoned,
+        redis.call('HGET', KEYS[3], 'arguments') or ''}
 """
 )
 
-# KEYS: workers, busy, run, dupefilter. ARGV: worker id, timeout ms, ttl s.
+# KEYS: workers, busy, run, dupefilter. ARGV: worker id, timeout ms, ttl s, run id.
+# Returns 0, touching nothing, if the worker's run is over (see RunEndedError).
 _HEARTBEAT = (
     _NOW
     + """
+if redis.call('HGET', KEYS[3], 'id') ~= ARGV[4] then return 0 end
 local deadline = now_ms() + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], deadline, ARGV[1])
 redis.call('ZADD', KEYS[2], 'XX', deadline, ARGV[1])
@@ -84,12 +89,14 @@ return 1
 """
 )
 
-# KEYS: requests, busy. ARGV: worker id, timeout ms.
+# KEYS: requests, busy, run. ARGV: worker id, timeout ms, run id.
 # Takes the first request of the queue and marks the worker busy, atomically:
 # no other worker can see the queue empty and this one idle in between.
+# Returns -1, taking nothing, if the worker's run is over (see RunEndedError).
 _POP = (
     _NOW
     + """
+if redis.call('HGET', KEYS[3], 'id') ~= ARGV[3] then return -1 end
 local found = redis.call('ZRANGE', KEYS[1], 0, 0)
 if #found == 0 then return false end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, 0)
@@ -134,6 +141,15 @@ return {1, run}
 )
 
 
+class RunEndedError(RuntimeError):
+    """The run this worker takes part in is over: it was counted as dead.
+
+    A worker stopped (SIGSTOP, a frozen VM) for longer than the timeout is
+    dead to the others, and the run may end without it and a new one start.
+    Its dupefilter is the old run's: it must take no part in the new one.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Joined:
     """The run a worker takes part in."""
@@ -143,6 +159,8 @@ class Joined:
     resuming: bool
     #: A run whose workers all died: its dupefilter is to be dropped.
     abandoned: str
+    #: The spider arguments of the run (its first worker's), as that one gave them.
+    arguments: str = ""
 
 
 class Membership:
@@ -157,45 +175,71 @@ class Membership:
         # whose workers all died leaves nothing behind for ever.
         self.ttl = max(60, round(timeout * 4))
         self.run = ""
+        #: When this worker last knew it was in its run (time.monotonic()).
+        self.confirmed = 0.0
         self._join = client.register_script(_JOIN)
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._pop = client.register_script(_POP)
         self._idle = client.register_script(_IDLE)
         self._leave = client.register_script(_LEAVE)
 
-    def join(self, new_run: str) -> Joined:
-        """Take part in the current run, or start run ``new_run`` if none is alive."""
+    def join(self, new_run: str, arguments: str = "") -> Joined:
+        """Take part in the current run, or start run ``new_run`` if none is alive,
+        with ``arguments`` (the spider's, as a string) as the run's."""
         keys = self.keys
         server = self.client.info("server")["run_id"]
-        run, resuming, abandoned = cast(
+        run, resuming, abandoned, stored = cast(
             "list[bytes]",
             self._join(
                 keys=[keys.workers, keys.busy, keys.run, keys.unfinished],
-                args=[self.worker, self.timeout_ms, new_run, server],
+                args=[self.worker, self.timeout_ms, new_run, server, arguments],
             ),
         )
         self.run = run.decode()
+        self.confirmed = time.monotonic()
         if abandoned:
             self.client.delete(keys.dupefilter(abandoned.decode()))
-        return Joined(self.run, resuming == b"1", abandoned.decode())
+        return Joined(self.run, resuming == b"1", abandoned.decode(), stored.decode())
 
     def heartbeat(self) -> None:
-        """Still alive (and busy, if busy): renew the deadlines."""
+        """Still alive (and busy, if busy): renew the deadlines; RunEndedError."""
         keys = self.keys
-        self._heartbeat(
+        started = time.monotonic()
+        if not self._heartbeat(
             keys=[keys.workers, keys.busy, keys.run, keys.dupefilter(self.run)],
-            args=[self.worker, self.timeout_ms, self.ttl],
-        )
+            args=[self.worker, self.timeout_ms, self.ttl, self.run],
+        ):
+            raise RunEndedError(self.run)
+        self.confirmed = started
 
     def pop(self) -> bytes | None:
-        """The first queued request (encoded), this worker marked busy with it."""
-        return cast(
-            "bytes | None",
-            self._pop(
-                keys=[self.keys.requests, self.keys.busy],
-                args=[self.worker, self.timeout_ms],
-            ),
+        """The first queued request (encoded), this worker marked busy with it.
+
+        RunEndedError, taking nothing, if this worker's run is over.
+        """
+        started = time.monotonic()
+        found = self._pop(
+            keys=[self.keys.requests, self.keys.busy, self.keys.run],
+            args=[self.worker, self.timeout_ms, self.run],
         )
+        if found == -1:
+            raise RunEndedError(self.run)
+        self.confirmed = started
+        return cast("bytes | None", found)
+
+    def check(self) -> None:
+        """RunEndedError if this worker may have been counted as dead and its run
+        is over; otherwise nothing (no round trip while the heartbeat keeps up)."""
+        started = time.monotonic()
+        # Heartbeats come every fifth of the timeout: half of it without one
+        # means this process was stopped, or its loop blocked, and must look.
+        if started - self.confirmed < self.timeout_ms / 2000:
+            return
+        if cast("bytes | None", self.client.hget(self.keys.run, "id")) != (
+            self.run.encode()
+        ):
+            raise RunEndedError(self.run)
+        self.confirmed = started
 
     def idle(self) -> int:
         """This worker has nothing to do: how many reasons it has to wait for more."""

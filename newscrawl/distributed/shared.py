@@ -25,6 +25,10 @@ class RedisUnavailableError(RuntimeError):
     """Redis could not be reached, or refused a command: distributed work stops."""
 
 
+class RedisUnsuitableError(RuntimeError):
+    """The Redis server is set up so that it may lose keys: no work starts."""
+
+
 @dataclass(frozen=True, slots=True)
 class Keys:
     """The Redis keys of one deployment, all under one prefix (``REDIS_KEY_PREFIX``)."""
@@ -75,7 +79,7 @@ class Keys:
 
     @property
     def rejected(self) -> str:
-        """Hand-overs the writer could not use (unreadable, unsafe path), kept."""
+        """Hand-overs the writer could not archive (unreadable, a bad value), kept."""
         return self._key("items:rejected")
 
     @property
@@ -129,3 +133,22 @@ def unavailable(settings: BaseSettings, exc: Exception, doing: str) -> str:
     """How a log line says that Redis failed, and while doing what."""
     url = shown_url(str(settings.get("REDIS_URL")))
     return f"Redis at {url} is unavailable while {doing} ({exc})"
+
+
+def check_server(client: Redis, settings: BaseSettings) -> None:
+    """Raise RedisUnsuitableError if the server may evict keys of the deployment.
+
+    Only ``noeviction`` keeps every key: the ``allkeys-*`` policies evict any
+    key, and the ``volatile-*`` ones the keys with a time to live, which the
+    keys of a run have (its dupefilter: evicted mid-run, pages are fetched
+    twice). Whatever ``maxmemory`` is now: it can be set at run time.
+    """
+    found = client.info("memory").get("maxmemory_policy")
+    if found is None or found == "noeviction":
+        # A server that does not say (a proxy): nothing to go by.
+        return
+    raise RedisUnsuitableError(
+        f"Redis at {shown_url(str(settings.get('REDIS_URL')))} may evict keys"
+        f" (maxmemory-policy {found}): articles would be lost while workers"
+        " report ok; set maxmemory-policy noeviction"
+    )

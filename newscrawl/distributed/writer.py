@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 import socket
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
 from scrapy.exceptions import DropItem
 
 from newscrawl.archive.files import STATE_DIR
+from newscrawl.archive.index import IndexUnusableError
 from newscrawl.archive.owner import Archive
 from newscrawl.archive.runlog import UNFINISHED_NAME
 from newscrawl.distributed.codec import MessageError, Seen, decode
@@ -186,18 +189,31 @@ class ArchiveWriter:
             self.write(message)
 
     def write(self, message: bytes) -> None:
-        """Archive one taken message, then mark it done; a bad one is set aside."""
+        """Archive one taken message, then mark it done; a bad one is set aside.
+
+        Only a fault of the writer's own archive (its disk, its index) stops the
+        writer: anything else about one message sets that message aside, or one
+        bad hand-over would stop the writer, and every restart after it, for good.
+        """
         try:
             decoded = decode(message)
         except MessageError as exc:
             self.reject(message, str(exc))
             return
-        if isinstance(decoded, Seen):
-            self.adopt(decoded, message)
-            return
         try:
+            if isinstance(decoded, Seen):
+                self.adopt(decoded, message)
+                return
             self.pipeline.process_item(decoded)
-        except (DropItem, RuntimeError) as exc:
+        except (IndexUnusableError, RedisError):
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            raise ArchiveUnwritableError(
+                f"cannot write into the archive {self.root} ({exc})"
+            ) from exc
+        # Whatever else the pipeline makes of an Article it was not built for: the
+        # message is kept in items:rejected, with the reason in the log.
+        except Exception as exc:
             failure = getattr(self.pipeline, "failure", None)
             if failure is not None:
                 # The disk refused the write (ArchivePipeline says why); the next
@@ -206,9 +222,9 @@ class ArchiveWriter:
                     f"cannot write into the archive {self.root}"
                     f" ({failure}); the article waits in Redis"
                 ) from exc
-            if isinstance(exc, RuntimeError):
-                raise
-            self.reject(message, str(exc))
+            # DropItem's reason names the article; another error does not.
+            why = str(exc) if isinstance(exc, DropItem) else f"{exc!r} ({decoded.url})"
+            self.reject(message, why)
             return
         alias = None
         if decoded.listed_doc_id and decoded.listed_doc_id != decoded.doc_id:
