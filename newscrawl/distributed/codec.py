@@ -119,6 +119,10 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
+def _text_or_none(name: str, value: Any) -> str | None:
+    return None if value is None else _text(name, value)
+
+
 def _texts(name: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _wrong(name, value, "a list of strings")
@@ -177,6 +181,7 @@ _REQUIRED = frozenset({"published"})
 #: at import, rather than passing unchecked.
 _READERS: dict[str, Callable[[str, Any], Any]] = {
     "str": _text,
+    "str | None": _text_or_none,
     "list[str]": _texts,
     "tuple[str, str, str]": _categories,
     "datetime | None": _datetime_or_none,
