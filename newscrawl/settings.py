@@ -36,8 +36,9 @@ ARCHIVE_DIR = "archive"
 # Where an article goes inside it (FORMAT.md); every component is validated.
 ARCHIVE_PATH_TEMPLATE = DEFAULT_PATH_TEMPLATE
 
+# The spider hands over articles already cleaned (newscrawl/page.py); those it
+# refused are dropped first, with their reason.
 ITEM_PIPELINES = {
-    "newscrawl.pipelines.CleanBodyPipeline": 100,
     "newscrawl.pipelines.ValidatePipeline": 200,
     "newscrawl.pipelines.ArchivePipeline": 300,
 }

@@ -43,6 +43,11 @@ _BY_ID: _XPath = etree.XPath("id($id)")
 # Body containers in order of preference: finance pages #artibody, news pages
 # #article, old pages div#artibody.blkContainerSblkCon.
 _BODY_IDS = ("artibody", "article")
+# Mobile pages (https://finance.sina.cn/2018-12-28/detail-ihqfskcn2160999.d.html)
+# have no such id: their body is a section.art_content.
+_MOBILE_BODY: _XPath = etree.XPath(
+    "//section[contains(concat(' ', normalize-space(@class), ' '), ' art_content ')]"
+)
 # The date line sits in the top bar (#top_bar) of 2016+ pages.
 _DATE_SOURCE_IN_TOP_BAR: _XPath = etree.XPath(
     "id('top_bar')//div[contains(concat(' ', normalize-space(@class), ' '),"
@@ -216,6 +221,8 @@ def find_body(root: HtmlElement) -> str | None:
         for element in _BY_ID(root, id=container_id):
             if isinstance(element, HtmlElement):
                 return inner_html(element)
+    for element in _MOBILE_BODY(root):
+        return inner_html(element)
     return None
 
 
