@@ -258,6 +258,23 @@ class _CompiledRules:
                 self.scanned.append((parsed, kind))
         self.texts = rules.texts
         self.text_tags = frozenset(t for rule in rules.texts for t in rule.tags)
+        # Most blocks match no rule: one dict look-up, one startswith and the few
+        # patterns of short blocks settle them.
+        self.equals: dict[str, list[TextRule]] = {}
+        for rule in rules.texts:
+            for text in rule.equals:
+                self.equals.setdefault(text, []).append(rule)
+        self.prefixes = tuple(p for rule in rules.texts for p in rule.prefixes)
+        self.patterns = [
+            (rule, re.compile(rule.pattern)) for rule in rules.texts if rule.pattern
+        ]
+        self.pattern_length = max(
+            (
+                rule.max_length if rule.max_length else 1 << 62
+                for rule, _ in self.patterns
+            ),
+            default=0,
+        )
         self.inline = [(r.kind, r.needle, re.compile(r.pattern)) for r in rules.inline]
         self.comment_ranges = rules.comment_ranges
         self.unlinked = [
@@ -284,8 +301,20 @@ class _CompiledRules:
 
     def text_rule(self, tag: str, text: str) -> TextRule | None:
         """The rule that says a block of this text is boilerplate, if any."""
-        for rule in self.texts:
-            if tag in rule.tags and rule.matches(text):
+        candidates: list[TextRule] = list(self.equals.get(text, ()))
+        if self.prefixes and text.startswith(self.prefixes):
+            candidates += [r for r in self.texts if text.startswith(r.prefixes)]
+        if len(text) <= self.pattern_length:
+            candidates += [r for r, p in self.patterns if p.fullmatch(text)]
+        if not candidates:
+            return None
+        found = {id(rule) for rule in candidates}
+        for rule in self.texts:  # in the order the rules are given
+            if (
+                id(rule) in found
+                and tag in rule.tags
+                and (not rule.max_length or len(text) <= rule.max_length)
+            ):
                 return rule
         return None
 

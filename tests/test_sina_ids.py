@@ -26,6 +26,10 @@ SINA = frozenset({".sina.com.cn"})
             "ikmvwzxq0000001",
         ),
         ("http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml", "13482762951"),
+        (
+            "http://finance.sina.com.cn/stock/s/20110822/145810356592.shtml",
+            "145810356592",
+        ),
         # Mobile pages: the desktop page's doc id.
         (
             "https://finance.sina.cn/2018-12-28/detail-ihqfskcn2160999.d.html",

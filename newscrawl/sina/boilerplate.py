@@ -41,6 +41,15 @@ ELEMENTS: tuple[tuple[str, str], ...] = (
     # <blockquote class="fin_reference"><p><strong>【推荐阅读】：</strong></p><p><a …
     # (http://finance.sina.com.cn/china/2018-04-12/doc-ifyzeyqa9515382.shtml)
     ("related", "blockquote.fin_reference"),
+    # 2009-2012 pages: the share bar (<div class="blkComment otherContent_01"
+    # id="sinashareto"><p><span>分享到:</span><a class="icon_sina" …>) and the
+    # 相关报道 list (<div class="corrTxt_01"><h3>&gt; 相关报道：</h3><ul><li><a …>);
+    # inside the body when a page lacks its publish_helper_end
+    # (http://finance.sina.com.cn/chanjing/cyxw/20120113/023011191698.shtml), after
+    # it elsewhere (http://ent.sina.com.cn/y/2009-11-09/13562762964.shtml).
+    ("widget", ".blkComment"),
+    ("widget", "#sinashareto"),
+    ("related", ".corrTxt_01"),
     # The weibo box under 2018 articles, filled by script.
     ("widget", ".weiboListBox"),
     # Video players and their thumbnails, with the video's title as a link:

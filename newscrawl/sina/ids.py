@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 _MODERN_ID = re.compile(
     r"/(?:(?:doc|zl)-(i[0-9a-z]+)\.shtml|detail-(i[0-9a-z]+)\.d\.html)$"
 )
-# 2009-2012 pages: http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml (digits)
-_OLD_ID = re.compile(r"/\d{4}-\d{2}-\d{2}/(\d{6,20})\.shtml$")
+# 2009-2012 pages: http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml (digits),
+# 2010-2012 finance pages without dashes in the date:
+# http://finance.sina.com.cn/stock/s/20110822/145810356592.shtml
+_OLD_ID = re.compile(r"/\d{4}-?\d{2}-?\d{2}/(\d{6,20})\.shtml$")
 # The feed's docid is the URL id without its leading "i": "comos:hqfskcn2160999".
 _FEED_DOCID = re.compile(r"^comos:([0-9a-z]+)$")
 
