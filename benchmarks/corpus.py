@@ -13,7 +13,9 @@ folders), in process:
   page counts as right when trafilatura extracts nothing). trafilatura is a
   benchmark extra (benchmarks/requirements.txt), never a dependency.
 
-Prints, per template, the pages fully right for each.
+Prints, per template: pages; ours fully right (every gold field), ours with the
+body right (the body criteria alone), ours found (first and middle block right,
+whatever else was kept or lost); trafilatura's body right and found.
 """
 
 from __future__ import annotations
@@ -74,6 +76,14 @@ def trafilatura_problems(page: CorpusPage) -> list[str]:
     return body_problems(page.gold, extracted)
 
 
+def found_the_article(problems: list[str]) -> bool:
+    """Whether the first and middle blocks were right (body_problems' wording)."""
+    return not any(
+        p.startswith(("first block", "middle block", "empty", "nothing", "refused"))
+        for p in problems
+    )
+
+
 def main(argv: list[str] | None = None) -> dict[str, Counter[str]]:
     """Run the comparison; print and return the counts per template."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.corpus")
@@ -88,29 +98,33 @@ def main(argv: list[str] | None = None) -> dict[str, Counter[str]]:
         problems, body = newscrawl_problems(page)
         count["newscrawl"] += not problems
         count["newscrawl_body"] += not body
+        count["newscrawl_found"] += found_the_article(problems)
         if args.show and problems:
             print(f"{page.name} [{page.template}]: " + "; ".join(problems))
         if not args.no_peer:
             peer = trafilatura_problems(page)
             count["trafilatura"] += not peer
+            count["trafilatura_found"] += found_the_article(peer)
             if args.show and peer:
                 print(f"  trafilatura {page.name}: " + "; ".join(peer)[:300])
     total: Counter[str] = Counter()
-    print(
-        f"{'template':<22}{'pages':>6}{'newscrawl':>11}{'(body)':>8}{'trafilatura':>13}"
-    )
-    for template in sorted(counts):
-        c = counts[template]
-        total.update(c)
-        print(
-            f"{template:<22}{c['pages']:>6}{c['newscrawl']:>11}{c['newscrawl_body']:>8}"
-            + ("" if args.no_peer else f"{c['trafilatura']:>13}")
-        )
-    print(
-        f"{'all':<22}{total['pages']:>6}{total['newscrawl']:>11}"
-        f"{total['newscrawl_body']:>8}"
-        + ("" if args.no_peer else f"{total['trafilatura']:>13}")
-    )
+    columns = ["pages", "newscrawl", "newscrawl_body", "newscrawl_found"]
+    if not args.no_peer:
+        columns += ["trafilatura", "trafilatura_found"]
+    labels = {
+        "pages": "pages",
+        "newscrawl": "ours right",
+        "newscrawl_body": "ours body",
+        "newscrawl_found": "ours found",
+        "trafilatura": "traf. body",
+        "trafilatura_found": "traf. found",
+    }
+    print(f"{'template':<20}" + "".join(f"{labels[c]:>12}" for c in columns))
+    for template in [*sorted(counts), "all"]:
+        c = total if template == "all" else counts[template]
+        if template != "all":
+            total.update(c)
+        print(f"{template:<20}" + "".join(f"{c[k]:>12}" for k in columns))
     counts["all"] = total
     return counts
 
