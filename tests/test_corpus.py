@@ -46,7 +46,7 @@ BOILERPLATE = {
     "player": re.compile(r"视频加载中|自动播放|<video|<embed|<object"),
     "comment widget": re.compile(r"我要评论|欢迎发表评论|\d+\s*条评论"),
     "QR or app promotion": re.compile(
-        r"海量资讯、精准解读|尽在新浪财经APP|扫描二维码|长按识别二维码|下载新浪财经"
+        r"海量资讯、精准解读|尽在新浪财经APP|扫描二维码|长按(?:识别)?二维码|下载新浪财经"
     ),
     "related list": re.compile(r"相关阅读|推荐阅读|往期推荐"),
     "stock forum": re.compile(r"新浪财经股吧|[，,]\s*股吧[）)]"),
