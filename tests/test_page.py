@@ -69,9 +69,17 @@ def test_a_mobile_page_is_an_article() -> None:
         '<div id="wx_pic" style="display:none"><img src="//n.sinaimg.cn/share.jpg">'
         "</div><p>　　手机版的正文。</p></section>"
     )
-    result = read_article(html(body), UTF8, MOBILE_URL, CHANNEL, None)
+    mobile = (
+        '<html><head><meta charset="utf-8"><title>手机标题_新浪网</title>'
+        '<meta property="article:published_time" content="2021-04-20 19:51:38">'
+        '</head><body><h1 class="art_tit_h1">手机标题</h1>'
+        f"{body}</body></html>"
+    ).encode()
+    result = read_article(mobile, UTF8, MOBILE_URL, CHANNEL, None)
     assert result.refusal is None and result.article is not None
     assert result.article.doc_id == "ikmvwzxq0000002"
+    assert result.article.title == "手机标题"
+    assert result.article.published == datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC)
     assert result.article.body == "<p>　　手机版的正文。</p>"
     # The hidden share image is never the headimg.
     assert result.article.image == SINA_FINANCE_IMAGE
