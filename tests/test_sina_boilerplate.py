@@ -11,7 +11,7 @@ import pytest
 from newscrawl.cleaning import clean_body
 from newscrawl.sina.boilerplate import SINA_RULES
 
-BASE = "https://finance.sina.com.cn/stock/s/2018-04-11/doc-ifyzeyqa5512431.shtml"
+BASE = "https://finance.sina.com.cn/stock/s/2018-04-11/doc-ifyzeyqa3869238.shtml"
 BEFORE = "<p>　　正文第一段。</p>"
 AFTER = "<p>　　正文最后一段。</p>"
 
@@ -106,7 +106,7 @@ def test_boilerplate_goes_and_the_article_stays(snippet: str, kind: str) -> None
 
 
 def test_the_stock_forum_link_of_reprints_goes_from_inside_the_text() -> None:
-    # http://finance.sina.com.cn/money/bank/bank_hydt/2018-04-12/doc-ifyzeyqa8588190.shtml
+    # http://finance.sina.com.cn/stock/s/2018-04-12/doc-ifyuwqez9586539.shtml
     html = (
         "<p>　　股份制银行<span id=stock_sh600036><a href=http://finance.sina.com.cn/"
         'realstock/company/sh600036/nc.shtml class="keyword">招商银行</a></span>'
@@ -130,3 +130,29 @@ def test_the_stock_forum_link_of_reprints_goes_from_inside_the_text() -> None:
 )
 def test_real_text_that_looks_like_a_widget_stays(paragraph: str) -> None:
     assert clean_body(paragraph, BASE, SINA_RULES).html == paragraph
+
+
+def test_the_summary_in_a_reference_blockquote_is_content() -> None:
+    # The 2018 template's blockquote.fin_reference holds recommendation lists and
+    # the article's own 内容摘要
+    # (http://finance.sina.com.cn/money/bank/hykx/2018-04-11/doc-ifyteqtq7812256.shtml).
+    html = (
+        '<blockquote class="fin_reference">\n<p>　　<span style="font-family: KaiTi_GB'
+        '2312, KaiTi;"><strong>内容摘要：</strong></span></p>\n<p><span>　　10日晚，'
+        "记者来到善林金融位于上海浦东新区的办公场所。</span></p>\n</blockquote>"
+    )
+    assert clean_body(html, BASE, SINA_RULES).html == (
+        "<blockquote>\n<p>　　<strong>内容摘要：</strong></p>\n"
+        "<p>　　10日晚，记者来到善林金融位于上海浦东新区的办公场所。</p>\n</blockquote>"
+    )
+
+
+def test_a_series_list_goes_with_its_heading() -> None:
+    html = (
+        '<blockquote class="fin_reference">\n<p>　　<a href="http://finance.sina.com.cn/'
+        'zt_d/xyk2018/">《信用卡赛点》</a><strong>系列报道：</strong></p>\n'
+        '<p>　　<a href="http://finance.sina.com.cn/money/bank/focus/2018-04-10/'
+        'doc-ifyvtmxe8095317.shtml">不再守着“一亩三分地”！</a></p>\n</blockquote>'
+    )
+    result = clean_body(BEFORE + html + AFTER, BASE, SINA_RULES)
+    assert result.html == BEFORE + "\n" + AFTER

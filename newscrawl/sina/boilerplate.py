@@ -28,7 +28,7 @@ ELEMENTS: tuple[tuple[str, str], ...] = (
     ("quote", "span[id^=quote_]"),
     # Account-opening promotions (.app-kaihu-qr and every [class*=kaihu]), the
     # quote chart box (.ct_hqimg, 2018:
-    # http://finance.sina.com.cn/stock/s/2018-04-11/doc-ifyzeyqa5512431.shtml),
+    # http://finance.sina.com.cn/stock/newstock/2018-04-12/doc-ifyzeyqa8731091.shtml),
     # ad slots.
     ("ad", "[class*=kaihu]"),
     ("ad", ".ct_hqimg"),
@@ -37,10 +37,6 @@ ELEMENTS: tuple[tuple[str, str], ...] = (
     ("ad", "ins.sinaads"),
     ("ad", "div[id^=ad_]"),
     ("ad", "p[class^=finance_web]"),
-    # 【推荐阅读】 lists after 2018 articles:
-    # <blockquote class="fin_reference"><p><strong>【推荐阅读】：</strong></p><p><a …
-    # (http://finance.sina.com.cn/china/2018-04-12/doc-ifyzeyqa9515382.shtml)
-    ("related", "blockquote.fin_reference"),
     # 2009-2012 pages: the share bar (<div class="blkComment otherContent_01"
     # id="sinashareto"><p><span>分享到:</span><a class="icon_sina" …>) and the
     # 相关报道 list (<div class="corrTxt_01"><h3>&gt; 相关报道：</h3><ul><li><a …>);
@@ -72,9 +68,10 @@ TEXTS: tuple[TextRule, ...] = (
     # The 总声明 block: <p><span style="…KaiTi…">免责声明：…</span></p>
     TextRule("disclaimer", frozenset({"p"}), prefixes=("免责声明：", "免责声明:")),
     # The reprint disclaimer, a <font class="otherContent_01"> after 2018 articles
-    # (http://finance.sina.com.cn/stock/s/2018-04-11/doc-ifyzeyqa5512431.shtml) or
+    # (http://finance.sina.com.cn/stock/marketresearch/2018-04-11/doc-ifyzeyqa5656896.shtml)
+    # or
     # a paragraph of its own, even mid-article in compilations
-    # (http://finance.sina.com.cn/stock/marketresearch/2018-04-12/doc-ifyzeyqa8889541.shtml).
+    # (http://finance.sina.com.cn/stock/stocktalk/2018-04-11/doc-ifyteqtq8305774.shtml).
     TextRule("disclaimer", _BLOCKS, prefixes=("新浪声明：", "新浪声明:")),
     # The forum promotion under 2012-2016 finance articles:
     # <!--股吧推广--><div data-sudaclick="suda_1028_guba"><p>进入<a …>【新浪财经股吧】
@@ -107,12 +104,22 @@ TEXTS: tuple[TextRule, ...] = (
         pattern=r".{0,6}自动播放.{0,6}",
         max_length=24,
     ),
-    # Related-reading headings, and the links listed under them.
+    # Related-reading headings, and the links listed under them. 2018 articles put
+    # them in a <blockquote class="fin_reference"> (never the class alone: the same
+    # blockquote holds the article's 内容摘要, which is content):
+    # <p><strong>【推荐阅读】：</strong></p><p><a …>
+    # (http://finance.sina.com.cn/china/hgjj/2018-04-12/doc-ifyzeyqa8970101.shtml), or
+    # <p><a …>《信用卡赛点》</a><strong>系列报道：</strong></p><p><a …>
+    # (http://finance.sina.com.cn/money/bank/focus/2018-04-12/doc-ifyzeyqa8290317.shtml);
+    # tech 2019 <p><strong>相关新闻：</strong></p>.
     TextRule(
         "related",
         _BLOCKS | {"h2", "h3", "h4", "strong"},
-        pattern=r"[【\[]?(?:相关阅读|推荐阅读|往期推荐|延伸阅读|相关新闻|热门推荐)[】\]]?[:：]?",
-        max_length=12,
+        pattern=(
+            r"[>＞]?\s*[【\[]?(?:相关阅读|推荐阅读|往期推荐|延伸阅读|相关新闻|相关报道"
+            r"|热门推荐|《[^》]{1,12}》系列报道)[】\]]?[:：]?"
+        ),
+        max_length=20,
         with_following_links=True,
     ),
 )
@@ -120,7 +127,7 @@ TEXTS: tuple[TextRule, ...] = (
 INLINE: tuple[InlineRule, ...] = (
     # Reprints keep the stock-forum link of the source's keyword system as text:
     # "招商银行（600036，股吧）" → "招商银行（600036）"
-    # (http://finance.sina.com.cn/money/bank/bank_hydt/2018-04-12/doc-ifyzeyqa8588190.shtml)
+    # (http://finance.sina.com.cn/stock/s/2018-04-12/doc-ifyuwqez9586539.shtml)
     InlineRule("stock_forum", "股吧", r"[，,]\s*股吧(?=\s*[）)])"),
 )
 
