@@ -1,7 +1,10 @@
 """The body policy of FORMAT.md: raw article HTML in, clean publishable HTML out.
 
-Pure: lxml and the standard library only, no Scrapy, no disk. The fragment is parsed
-once, then walked three times: ``_Pruner`` removes what the policy removes and
+Pure: lxml and the standard library only, no Scrapy, no disk, and no site: what a
+site adds to its bodies (ads, promotions, widgets, editor lines) comes in as data, a
+``Rules`` value (Sina's are ``newscrawl/sina/boilerplate.py``), the way trafilatura
+keeps its XPaths apart from its tree surgery. The fragment is parsed once, then
+walked three times: ``_Pruner`` removes what the policy and the rules remove and
 rewrites URLs, ``_drop_by_text`` removes blocks recognised by their text (which is
 only reliable once scripts and comments are gone), and ``_Layout`` writes the result,
 one block per line, unwrapping every element the policy does not keep.
@@ -12,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urljoin, urlsplit
 
@@ -66,15 +69,6 @@ _DROPPED_WHEN_EMPTY = frozenset(
 )
 # Inline elements dropped when they hold nothing at all (not even a space).
 _FORMATTING = frozenset({"strong", "b", "em", "i", "u", "sub", "sup", "a", "code"})
-# Elements whose text alone can identify the QR-code promotion.
-_QR_CANDIDATES = frozenset({"p", "div", "center", "section", "span", "td"})
-
-# The QR-code promotion appended after every 2020+ finance article, e.g.
-# https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml
-_QR_TEXT = "海量资讯、精准解读，尽在新浪财经APP"
-_EDITOR_PREFIXES = ("责任编辑：", "责任编辑:")
-_DISCLAIMER_PREFIXES = ("免责声明：", "免责声明:")
-
 # The parser stops at "</html>" and moves anything after "</body>" out of the body,
 # so those end tags (meaningless inside a fragment) must not reach it.
 _DOCUMENT_END_TAGS = re.compile(r"</(?:html|body|head)\b[^>]*>", re.IGNORECASE)
@@ -110,6 +104,221 @@ _PARSER = etree.HTMLParser(
 )
 
 
+# --- Site rules as data ---------------------------------------------------------
+
+# "tag", ".class", "tag.class", "#id", "tag#id", "tag[class^=x]", "[id*=x]", "[id=x]"
+_SELECTOR = re.compile(
+    r"^(?P<tag>[a-z][a-z0-9]*)?"
+    r"(?:\.(?P<cls>[\w-]+)|#(?P<id>[\w-]+)"
+    r"|\[(?P<attr>class|id)(?P<op>[\^*]?=)(?P<value>[^\]]+)\])?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TextRule:
+    """Blocks removed because of their visible text (stripped of spaces).
+
+    A block goes when its tag is in ``tags`` and its text equals one of ``equals``,
+    starts with one of ``prefixes`` or fully matches ``pattern``, and is at most
+    ``max_length`` characters long (0: any length). The length bound keeps a rule
+    on the short widget it was written for, never on a paragraph of the article.
+    """
+
+    kind: str
+    tags: frozenset[str]
+    equals: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    pattern: str = ""
+    max_length: int = 0
+    #: The heading of a list (相关阅读): the blocks after it that are nothing but
+    #: links go with it.
+    with_following_links: bool = False
+    #: A promotion framed by pictures (a banner before, a QR code after): the
+    #: blocks right before and after it that hold an image and no text go with it.
+    with_adjacent_images: bool = False
+
+    def matches(self, text: str) -> bool:
+        """Whether a block of this text is this rule's boilerplate."""
+        if self.max_length and len(text) > self.max_length:
+            return False
+        return (
+            text in self.equals
+            or text.startswith(self.prefixes)
+            or bool(self.pattern and re.fullmatch(self.pattern, text))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InlineRule:
+    """Text removed from inside a paragraph: ``pattern`` wherever ``needle`` is."""
+
+    kind: str
+    needle: str
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """One site's boilerplate as data, applied by a cleaner that knows no site.
+
+    - ``elements``: ``(kind, selector)``, elements removed with their content;
+      selectors are ``tag``, ``.class``, ``tag.class``, ``#id``, ``tag#id`` and
+      ``[class|id ^= *= = value]`` with an optional tag;
+    - ``texts``: blocks removed by their text (``TextRule``);
+    - ``inline``: text removed from inside paragraphs (``InlineRule``);
+    - ``comment_ranges``: ``(kind, start, end)``, everything between a comment
+      containing ``start`` and the next sibling comment containing ``end``;
+    - ``unlinked``: ``(kind, parent selector, link selector)``, links that keep
+      their text and lose their ``href``;
+    - ``image_sources``: ``(kind, substring of src)``, images removed;
+    - ``spacer_paths``: path endings of spacer images (removed with the ``<br>``
+      that would cut a photo from its caption);
+    - ``drop_hidden``: remove elements styled ``display:none`` (share images, empty
+      widgets filled by script).
+    """
+
+    elements: tuple[tuple[str, str], ...] = ()
+    texts: tuple[TextRule, ...] = ()
+    inline: tuple[InlineRule, ...] = ()
+    comment_ranges: tuple[tuple[str, str, str], ...] = ()
+    unlinked: tuple[tuple[str, str, str], ...] = ()
+    image_sources: tuple[tuple[str, str], ...] = ()
+    spacer_paths: tuple[str, ...] = ()
+    drop_hidden: bool = False
+    _compiled: _CompiledRules | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def compiled(self) -> _CompiledRules:
+        """The rules indexed for the walks; built once per Rules value."""
+        if self._compiled is None:
+            object.__setattr__(self, "_compiled", _CompiledRules(self))
+        assert self._compiled is not None
+        return self._compiled
+
+
+#: No site rules: the policy of FORMAT.md alone.
+NO_RULES = Rules()
+
+
+@dataclass(frozen=True, slots=True)
+class _Selector:
+    tag: str  # "" for any
+    attr: str  # "class", "id" or "" (the tag alone)
+    op: str  # "~=" (one of the classes), "=", "^=", "*="
+    value: str
+
+    def matches(self, tag: str, classes: str, ident: str) -> bool:
+        if self.tag and tag != self.tag:
+            return False
+        if not self.attr:
+            return True
+        value = classes if self.attr == "class" else ident
+        if self.op == "~=":
+            return self.value in value.split()
+        if self.op == "=":
+            return value == self.value
+        if self.op == "^=":
+            return value.startswith(self.value)
+        return self.value in value
+
+
+def parse_selector(selector: str) -> _Selector:
+    """A selector of ``Rules``; ValueError for a form the cleaner does not know."""
+    match = _SELECTOR.match(selector.strip())
+    if match is None or not selector.strip():
+        raise ValueError(f"unsupported selector {selector!r}")
+    tag = match["tag"] or ""
+    if match["cls"]:
+        return _Selector(tag, "class", "~=", match["cls"])
+    if match["id"]:
+        return _Selector(tag, "id", "=", match["id"])
+    if match["attr"]:
+        return _Selector(tag, match["attr"], match["op"], match["value"].strip("'\""))
+    return _Selector(tag, "", "", "")
+
+
+class _CompiledRules:
+    """Rules indexed for speed: most elements are settled by one dict look-up."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.by_class: dict[str, list[tuple[str, str]]] = {}
+        self.by_id: dict[str, list[tuple[str, str]]] = {}
+        self.by_tag: dict[str, str] = {}
+        self.scanned: list[tuple[_Selector, str]] = []
+        for kind, selector in rules.elements:
+            parsed = parse_selector(selector)
+            if parsed.op == "~=":
+                self.by_class.setdefault(parsed.value, []).append((parsed.tag, kind))
+            elif parsed.attr == "id" and parsed.op == "=":
+                self.by_id.setdefault(parsed.value, []).append((parsed.tag, kind))
+            elif not parsed.attr:
+                self.by_tag[parsed.tag] = kind
+            else:
+                self.scanned.append((parsed, kind))
+        self.texts = rules.texts
+        self.text_tags = frozenset(t for rule in rules.texts for t in rule.tags)
+        # Most blocks match no rule: one dict look-up, one startswith and the few
+        # patterns of short blocks settle them.
+        self.equals: dict[str, list[TextRule]] = {}
+        for rule in rules.texts:
+            for text in rule.equals:
+                self.equals.setdefault(text, []).append(rule)
+        self.prefixes = tuple(p for rule in rules.texts for p in rule.prefixes)
+        self.patterns = [
+            (rule, re.compile(rule.pattern)) for rule in rules.texts if rule.pattern
+        ]
+        self.pattern_length = max(
+            (
+                rule.max_length if rule.max_length else 1 << 62
+                for rule, _ in self.patterns
+            ),
+            default=0,
+        )
+        self.inline = [(r.kind, r.needle, re.compile(r.pattern)) for r in rules.inline]
+        self.comment_ranges = rules.comment_ranges
+        self.unlinked = [
+            (kind, parse_selector(parent), parse_selector(link))
+            for kind, parent, link in rules.unlinked
+        ]
+        self.image_sources = rules.image_sources
+        self.spacer_paths = rules.spacer_paths
+        self.drop_hidden = rules.drop_hidden
+
+    def element_kind(self, tag: str, classes: str, ident: str) -> str | None:
+        """The kind of boilerplate an element with these attributes is, if any."""
+        for name in classes.split():
+            for want, kind in self.by_class.get(name, ()):
+                if not want or want == tag:
+                    return kind
+        for want, kind in self.by_id.get(ident, ()) if ident else ():
+            if not want or want == tag:
+                return kind
+        for selector, kind in self.scanned:
+            if selector.matches(tag, classes, ident):
+                return kind
+        return None
+
+    def text_rule(self, tag: str, text: str) -> TextRule | None:
+        """The rule that says a block of this text is boilerplate, if any."""
+        candidates: list[TextRule] = list(self.equals.get(text, ()))
+        if self.prefixes and text.startswith(self.prefixes):
+            candidates += [r for r in self.texts if text.startswith(r.prefixes)]
+        if len(text) <= self.pattern_length:
+            candidates += [r for r, p in self.patterns if p.fullmatch(text)]
+        if not candidates:
+            return None
+        found = {id(rule) for rule in candidates}
+        for rule in self.texts:  # in the order the rules are given
+            if (
+                id(rule) in found
+                and tag in rule.tags
+                and (not rule.max_length or len(text) <= rule.max_length)
+            ):
+                return rule
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class CleanedBody:
     """A cleaned article body, its first image and what cleaning removed."""
@@ -119,15 +328,17 @@ class CleanedBody:
     removed: Mapping[str, int]
 
 
-def clean_body(html: str, base_url: str) -> CleanedBody:
-    """Clean the inner HTML of an article container by the policy of FORMAT.md."""
+def clean_body(html: str, base_url: str, rules: Rules = NO_RULES) -> CleanedBody:
+    """Clean the inner HTML of an article container by the policy of FORMAT.md,
+    removing what ``rules`` say is the site's boilerplate."""
     removed: Counter[str] = Counter()
     body = _parse(html)
     if body is None:
         removed["unparsable"] += 1
         return CleanedBody("", None, MappingProxyType(dict(removed)))
-    _Pruner(base_url, removed).prune(body)
-    _drop_by_text(body, removed)
+    compiled = rules.compiled()
+    _Pruner(base_url, removed, compiled).prune(body)
+    _drop_by_text(body, removed, compiled)
     first_image = next(body.iter("img"), None)
     lines = _Layout(removed).lines(body, wrap_inline=True)
     return CleanedBody(
@@ -237,17 +448,35 @@ def _int_prefix(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-class _Pruner:
-    """First walk: remove by tag, class and id; check and rewrite URLs."""
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 
-    def __init__(self, base_url: str, removed: Counter[str]) -> None:
+
+class _Pruner:
+    """First walk: remove by tag, selector and comment range; check and rewrite URLs."""
+
+    def __init__(
+        self, base_url: str, removed: Counter[str], rules: _CompiledRules
+    ) -> None:
         self.base_url = base_url
         self.removed = removed
+        self.rules = rules
 
     def prune(self, parent: etree._Element, depth: int = 0) -> None:
         taken = None  # the <br> removed along with a spacer image
+        until: tuple[str, str] | None = None  # (kind, end marker) of a comment range
         for child in list(parent):
             if child is taken:
+                continue
+            if until is not None:
+                # Inside a template's comment range (a player, a chart): all goes.
+                if not isinstance(child.tag, str) and until[1] in (child.text or ""):
+                    until = None
+                    self.removed["comment"] += 1
+                elif isinstance(child.tag, str):
+                    # A slot holding only its script is an empty slot, not a player.
+                    tag = child.tag
+                    self.removed[tag if tag in _REMOVED_TAGS else until[0]] += 1
+                _drop(child)
                 continue
             kind = self._removal_kind(child)
             if kind is not None:
@@ -255,9 +484,11 @@ class _Pruner:
                 if kind == "spacer":
                     taken = self._drop_spacer(child)
                 else:
+                    if kind == "comment":
+                        until = self._range_start(child, parent)
                     _drop(child)
                 continue
-            self._clean_link(child)
+            self._clean_link(child, parent)
             if not len(child):
                 continue
             if depth < _MAX_DEPTH:
@@ -269,6 +500,20 @@ class _Pruner:
                 )
                 etree.strip_tags(child, "*")
 
+    def _range_start(
+        self, comment: etree._Element, parent: etree._Element
+    ) -> tuple[str, str] | None:
+        """The ``(kind, end marker)`` of a comment range this comment opens, if its
+        end is among the following siblings (else only the comment goes)."""
+        text = comment.text or ""
+        for kind, start, end in self.rules.comment_ranges:
+            if start in text and any(
+                not isinstance(s.tag, str) and end in (s.text or "")
+                for s in comment.itersiblings()
+            ):
+                return kind, end
+        return None
+
     def _removal_kind(self, el: etree._Element) -> str | None:
         tag = el.tag
         if not isinstance(tag, str):
@@ -277,6 +522,9 @@ class _Pruner:
             return "comment"
         if tag in _REMOVED_TAGS:
             return tag
+        kind = self.rules.by_tag.get(tag)
+        if kind is not None:
+            return kind
         if len(el.attrib):  # most paragraphs have none
             kind = self._boilerplate_kind(el, tag)
             if kind is not None:
@@ -286,50 +534,29 @@ class _Pruner:
         return None
 
     def _boilerplate_kind(self, el: etree._Element, tag: str) -> str | None:
-        """Sina's ads and page furniture, known by class and id; counts on* too."""
+        """The site's ads and page furniture by selector; counts on* attributes."""
         if events := sum(1 for name in el.attrib if str(name).lower().startswith("on")):
             self.removed["event_attribute"] += events
-        classes = el.get("class") or ""
-        class_list = classes.split()
-        ident = el.get("id") or ""
-        if "appendQr_wrap" in class_list:
-            return "qr_block"
-        if tag == "p" and (
-            "article-editor" in class_list or "show_author" in class_list
-        ):
-            return "editor"
-        # Live quotes, filled in by script next to stock names:
-        # <span id="quote_sh000300"></span>
-        if tag == "span" and ident.startswith("quote_"):
-            return "quote"
-        if (
-            "kaihu" in classes  # .app-kaihu-qr and every other [class*=kaihu]
-            or "ct_hqimg" in class_list
-            or "tech-quotation" in class_list
-            or ident == "left_hzh_ad"
-            or (tag == "ins" and "sinaads" in class_list)
-            or (tag == "div" and ident.startswith("ad_"))
-            or (tag == "p" and classes.startswith("finance_web"))
-        ):
-            return "ad"
-        return None
+        if self.rules.drop_hidden and _HIDDEN_STYLE.search(el.get("style") or ""):
+            return "hidden"
+        return self.rules.element_kind(tag, el.get("class") or "", el.get("id") or "")
 
     def _image_removal_kind(self, img: etree._Element) -> str | None:
         src = img.get("src")
         if src is None or not src.strip():
             return "image_without_src"
-        # Old pages space image and caption with a 1x5 transparent GIF:
-        # <img src="http://i0.sinaimg.cn/home/c.gif" height="5" width="1">
-        # (https://ent.sina.com.cn/y/2009-11-09/13482762951.shtml)
         width = _int_prefix(img.get("width"))
         height = _int_prefix(img.get("height"))
         path = src.split("?", 1)[0].split("#", 1)[0]
         if (
-            path.endswith("/c.gif")
+            (self.rules.spacer_paths and path.endswith(self.rules.spacer_paths))
             or (width is not None and width <= 5)
             or (height is not None and height <= 5)
         ):
             return "spacer"
+        for kind, needle in self.rules.image_sources:
+            if needle in src:
+                return kind
         resolved = _resolve_url(src, self.base_url)
         if resolved is None:
             return "unsafe_url"
@@ -357,23 +584,24 @@ class _Pruner:
         _drop(img)
         return None
 
-    def _clean_link(self, el: etree._Element) -> None:
+    def _clean_link(self, el: etree._Element, parent: etree._Element) -> None:
         """Resolve a link, or strip its href so that the layout unwraps it."""
         if el.tag != "a" or el.get("href") is None:
             return
         href = el.get("href") or ""
         del el.attrib["href"]
-        parent = el.getparent()
-        # Stock names are linked to their quote page and followed by a live quote:
-        # <span id="stock_sh000300"><a class="keyword" href="...">沪深300</a></span>
-        if (
-            "keyword" in (el.get("class") or "").split()
-            and parent is not None
-            and parent.tag == "span"
-            and (parent.get("id") or "").startswith(("stock_", "usstock_"))
-        ):
-            self.removed["stock_link"] += 1
-            return
+        if self.rules.unlinked:
+            classes, ident = el.get("class") or "", el.get("id") or ""
+            parent_classes, parent_id = (
+                parent.get("class") or "",
+                parent.get("id") or "",
+            )
+            for kind, parent_selector, link_selector in self.rules.unlinked:
+                if link_selector.matches("a", classes, ident) and (
+                    parent_selector.matches(str(parent.tag), parent_classes, parent_id)
+                ):
+                    self.removed[kind] += 1
+                    return
         resolved = _resolve_url(href, self.base_url)
         if resolved is None:
             self.removed["unsafe_url"] += 1
@@ -381,21 +609,28 @@ class _Pruner:
         el.set("href", resolved)
 
 
-def _drop_by_text(parent: etree._Element, removed: Counter[str]) -> None:
+def _drop_by_text(
+    parent: etree._Element, removed: Counter[str], rules: _CompiledRules
+) -> None:
     """Second walk: remove boilerplate known by its text, and empty blocks."""
+    if rules.inline:
+        _strip_inline(parent, removed, rules)
     for child in list(parent):
         tag = child.tag
         kind = None
-        if tag in _QR_CANDIDATES or tag in _DROPPED_WHEN_EMPTY:
+        by_text = tag in rules.text_tags
+        if by_text or tag in _DROPPED_WHEN_EMPTY:
             text = _visible(_text(child))
-            if text == _QR_TEXT and tag in _QR_CANDIDATES:
-                kind = "qr_block"
-            elif tag == "p" and text.startswith(_EDITOR_PREFIXES):
-                kind = "editor"
-            elif tag == "p" and text.startswith(_DISCLAIMER_PREFIXES):
-                kind = "disclaimer"
-            elif (
-                tag in _DROPPED_WHEN_EMPTY
+            rule = rules.text_rule(tag, text) if by_text and text else None
+            if rule is not None:
+                kind = rule.kind
+                if rule.with_following_links:
+                    removed[kind] += _drop_following_links(child)
+                if rule.with_adjacent_images:
+                    removed[kind] += _drop_adjacent_images(child)
+            if (
+                kind is None
+                and tag in _DROPPED_WHEN_EMPTY
                 and not text
                 and next(child.iter("img"), None) is None
             ):
@@ -406,7 +641,64 @@ def _drop_by_text(parent: etree._Element, removed: Counter[str]) -> None:
             removed[kind] += 1
             _drop(child)
         elif len(child):
-            _drop_by_text(child, removed)
+            _drop_by_text(child, removed, rules)
+
+
+def _drop_following_links(heading: etree._Element) -> int:
+    """Drop the blocks after ``heading`` that hold links and nothing else."""
+    dropped = 0
+    following = heading.getnext()
+    while following is not None and _is_link_list(following):
+        after = following.getnext()
+        if not _is_blank(following.tail):
+            break
+        _drop(following)
+        dropped += 1
+        following = after
+    return dropped
+
+
+def _drop_adjacent_images(block: etree._Element) -> int:
+    """Drop the siblings right before and after ``block`` that show an image and
+    no text (only when nothing but blank text separates them)."""
+    dropped = 0
+    previous, following = block.getprevious(), block.getnext()
+    for sibling, between in ((previous, previous), (following, block)):
+        if (
+            sibling is not None
+            and isinstance(sibling.tag, str)
+            and between is not None
+            and _is_blank(between.tail)
+            and not _visible(_text(sibling))
+            and (sibling.tag == "img" or next(sibling.iter("img"), None) is not None)
+        ):
+            _drop(sibling)
+            dropped += 1
+    return dropped
+
+
+def _is_link_list(el: etree._Element) -> bool:
+    """Whether an element shows links and nothing else (an entry of a list)."""
+    if not isinstance(el.tag, str) or el.tag in ("img", "br"):
+        return False
+    text = _visible(_text(el))
+    links = "".join(_text(a) for a in el.iter("a"))
+    return bool(text) and _visible(links).replace(" ", "") == text.replace(" ", "")
+
+
+def _strip_inline(
+    el: etree._Element, removed: Counter[str], rules: _CompiledRules
+) -> None:
+    """Remove the inline rules' text from an element's own text and its children's
+    tails (the children are walked on their own)."""
+    for kind, needle, pattern in rules.inline:
+        if el.text and needle in el.text:
+            el.text, count = pattern.subn("", el.text)
+            removed[kind] += count
+        for child in el:
+            if child.tail and needle in child.tail:
+                child.tail, count = pattern.subn("", child.tail)
+                removed[kind] += count
 
 
 # A piece of inline content met while laying out a flow: text, or an element to write.

@@ -12,7 +12,9 @@ class Article:
 
     ``*_raw`` fields keep what the site gave (feed value or page text) so that a
     wrong normalisation can be traced; the normalised fields are what the archive
-    writes. ``body`` and ``image`` are filled by the cleaning pipeline.
+    writes. Built by ``newscrawl.page.read_article``, which also fills ``body``
+    (cleaned), ``image`` and, for a page that is no article to archive, ``refused``
+    (the reason: "no article text", "video page", …).
     """
 
     url: str
@@ -34,6 +36,7 @@ class Article:
     keywords: list[str] = field(default_factory=list)
     body: str = ""
     image: str = ""
+    refused: str = ""
     # A feed item whose page redirected to this (another) article: its doc id and
     # mtime, kept by the archive as an alias so it is not fetched again.
     listed_doc_id: str | None = None

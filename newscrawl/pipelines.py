@@ -1,29 +1,26 @@
-"""Item pipelines, one job each: clean the body, validate, archive."""
+"""Item pipelines, one job each: drop what the page path refused, archive."""
 
 from __future__ import annotations
 
 import errno
 import io
 import logging
-import re
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
-from html import unescape
 from typing import TYPE_CHECKING, Any, Protocol
 
 from itemadapter import ItemAdapter
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 
 from newscrawl.archive.files import NotAFileError, UnsafePathError
 from newscrawl.archive.index import IndexRow, free_space
 from newscrawl.archive.owner import Archive, Stored, archive_of
-from newscrawl.cleaning import clean_body
 from newscrawl.exporters import FrontMatterItemExporter, header_value
+from newscrawl.page import refusal
 from newscrawl.signals import article_archived
 from newscrawl.sina.dates import beijing_day
-from newscrawl.sina.encoding import REPLACEMENT, replacement_ratio
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -31,74 +28,26 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The cleaned body is our own markup: tags never hold a raw ">" (cleaning.py).
-_TAG = re.compile(r"<[^>]*>")
 
-
-class CleanBodyPipeline:
-    """Cleans ``body_raw`` into ``body`` by FORMAT.md's policy; picks ``image``."""
+class ValidatePipeline:
+    """Drops an article that ``newscrawl.page.read_article`` refused (no title, no
+    date, no article text, a video or gallery page, damaged text…): one
+    ``Dropped: <reason>: <url>`` line and a ``validate/dropped/<key>`` stat."""
 
     def __init__(self, stats: StatsCollector) -> None:
         self.stats = stats
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> CleanBodyPipeline:
+    def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
         assert crawler.stats is not None
         return cls(crawler.stats)
 
     def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
-        cleaned = clean_body(adapter["body_raw"], adapter["url"])
-        adapter["body"] = cleaned.html
-        adapter["image"] = cleaned.image or adapter["default_image"]
-        for kind, count in cleaned.removed.items():
-            self.stats.inc_value(f"clean/removed/{kind}", count)
-        return item
-
-
-class ValidatePipeline:
-    """Drops an article without a title, a publication time or a body after cleaning,
-    or whose text is damaged (CLEAN_MAX_REPLACEMENT_RATIO)."""
-
-    def __init__(self, stats: StatsCollector, max_replacement_ratio: float) -> None:
-        self.stats = stats
-        self.max_replacement_ratio = max_replacement_ratio
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
-        assert crawler.stats is not None
-        ratio = crawler.settings.getfloat("CLEAN_MAX_REPLACEMENT_RATIO", 0.01)
-        if not 0 <= ratio <= 1:
-            raise NotConfigured(
-                f"CLEAN_MAX_REPLACEMENT_RATIO must be between 0 and 1, not {ratio}"
-            )
-        return cls(crawler.stats, ratio)
-
-    def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
-        for field, reason in (
-            ("title", "no_title"),
-            ("published", "no_date"),
-            ("body", "empty_body"),
-        ):
-            if not adapter.get(field):
-                self.stats.inc_value(f"validate/dropped/{reason}")
-                raise DropItem(f"{reason.replace('_', ' ')}: {adapter['url']}")
-        # Characters no encoding could read (sina/encoding.py): a few are a flaw of
-        # the page; many mean the archive would keep noise instead of the article.
-        # Nearly every article has none, and then nothing needs counting.
-        title, body = adapter["title"], adapter["body"]
-        if REPLACEMENT not in title and REPLACEMENT not in body:
-            return item
-        ratio = replacement_ratio(f"{title} {unescape(_TAG.sub(' ', body))}")
-        if ratio > self.max_replacement_ratio:
-            self.stats.inc_value("validate/dropped/damaged_text")
-            limit = self.max_replacement_ratio
-            raise DropItem(
-                f"damaged text: {ratio:.1%} of its characters are undecodable"
-                f" (U+FFFD), more than CLEAN_MAX_REPLACEMENT_RATIO {limit:g}:"
-                f" {adapter['url']}"
-            )
+        reason = adapter.get("refused")
+        if reason:
+            self.stats.inc_value(f"validate/dropped/{refusal(reason).key}")
+            raise DropItem(f"{reason}: {adapter['url']}")
         return item
 
 

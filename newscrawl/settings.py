@@ -18,8 +18,9 @@ COMMANDS_MODULE = "newscrawl.commands"
 # --- The site -----------------------------------------------------------------
 # The roll feed endpoint; tests and the demo point it at the local replica.
 SINA_FEED_URL = "https://feed.mix.sina.com.cn/api/roll/get"
-# Hosts whose article URLs the feed may hand us; ".x" admits every host under x.
-SINA_ARTICLE_HOSTS = [".sina.com.cn"]
+# Hosts whose article URLs the feed may hand us (and redirects may lead to); ".x"
+# admits every host under x. Mobile pages are on finance.sina.cn.
+SINA_ARTICLE_HOSTS = [".sina.com.cn", ".sina.cn"]
 # Channels by name: pageid, lid, three archive categories, author, default image.
 SINA_CHANNELS = DEFAULT_CHANNELS
 # Channels read when the run names none (-a channels=a,b).
@@ -38,8 +39,9 @@ ARCHIVE_DIR = "archive"
 # Where an article goes inside it (FORMAT.md); every component is validated.
 ARCHIVE_PATH_TEMPLATE = DEFAULT_PATH_TEMPLATE
 
+# The spider hands over articles already cleaned (newscrawl/page.py); those it
+# refused are dropped first, with their reason.
 ITEM_PIPELINES = {
-    "newscrawl.pipelines.CleanBodyPipeline": 100,
     "newscrawl.pipelines.ValidatePipeline": 200,
     "newscrawl.pipelines.ArchivePipeline": 300,
 }

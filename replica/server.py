@@ -151,8 +151,13 @@ class Replica:
             return list(self._requests)
 
     def article_requests(self) -> list[str]:
-        """The logged requests for article pages (paths ending ``.shtml``)."""
-        return [r for r in self.requests if r.partition("?")[0].endswith(".shtml")]
+        """The logged requests for article pages (paths ending ``.shtml``, or
+        ``.d.html`` for mobile pages)."""
+        return [
+            r
+            for r in self.requests
+            if r.partition("?")[0].endswith((".shtml", ".d.html"))
+        ]
 
     def feed_requests(self) -> list[str]:
         """The logged requests for the roll feed."""

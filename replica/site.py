@@ -71,7 +71,14 @@ class SiteArticle:
     intro: str = ""
     author: str = ""
     #: Empty: derived from the path (``https://finance.sina.cn/<date>/detail-<id>``).
+    #: A path (``/<date>/detail-<id>.d.html``): the replica serves the page there
+    #: too, and the feed gives it on the replica's host.
     wapurl: str = ""
+    #: The path the feed item's ``url`` gives; empty: ``path``. Another path (a
+    #: video or list page) makes ``wapurl`` the only article URL of the item.
+    feed_path: str = ""
+    #: False: the feed item has no ``intime`` (the page's own date counts).
+    feed_intime: bool = True
     #: False: served at its path but left out of every feed (old pages).
     listed: bool = True
     #: Generated articles: the text of each body paragraph, as it appears in the
@@ -88,10 +95,11 @@ class SiteArticle:
     def feed_item(self, base_url: str) -> dict[str, str]:
         """This article as a roll feed item, its URL on ``base_url``."""
         # The real feed gives every value as a string, times included.
+        wapurl = self.wapurl or _wapurl(self.path, self.doc_id)
         return {
             "docid": "comos:" + self.doc_id.removeprefix("i"),
-            "url": base_url + self.path,
-            "wapurl": self.wapurl or _wapurl(self.path, self.doc_id),
+            "url": base_url + (self.feed_path or self.path),
+            "wapurl": base_url + wapurl if wapurl.startswith("/") else wapurl,
             "title": self.title,
             "stitle": self.stitle,
             "intro": self.intro,
@@ -99,7 +107,7 @@ class SiteArticle:
             "author": self.author,
             "keywords": self.keywords,
             "ctime": str(self.ctime),
-            "intime": str(self.intime),
+            "intime": str(self.intime) if self.feed_intime else "",
             "mtime": str(self.mtime),
             "lids": str(self.lid),
         }
@@ -112,6 +120,8 @@ class Site:
         self._lock = threading.Lock()
         self._by_id: dict[str, SiteArticle] = {}
         self._by_path: dict[str, SiteArticle] = {}
+        # Mobile paths of articles whose wapurl is on the replica.
+        self._by_wap: dict[str, SiteArticle] = {}
         # Sorting thousands of articles per feed request would dominate a benchmark:
         # listings are cached per (pageid, lid) and dropped on any change.
         self._listings: dict[tuple[int | None, int | None], list[SiteArticle]] = {}
@@ -124,11 +134,15 @@ class Site:
             old = self._by_id.pop(article.doc_id, None)
             if old is not None:
                 del self._by_path[old.path]
+                self._by_wap.pop(old.wapurl, None)
             clash = self._by_path.pop(article.path, None)
             if clash is not None:
                 del self._by_id[clash.doc_id]
+                self._by_wap.pop(clash.wapurl, None)
             self._by_id[article.doc_id] = article
             self._by_path[article.path] = article
+            if article.wapurl.startswith("/"):
+                self._by_wap[article.wapurl] = article
             self._listings.clear()
 
     def remove(self, doc_id: str) -> SiteArticle:
@@ -136,6 +150,7 @@ class Site:
         with self._lock:
             article = self._by_id.pop(doc_id)
             del self._by_path[article.path]
+            self._by_wap.pop(article.wapurl, None)
             self._listings.clear()
             return article
 
@@ -148,6 +163,8 @@ class Site:
             new = replace(old, mtime=mtime, raw=old.raw if page is None else page)
             self._by_id[doc_id] = new
             self._by_path[new.path] = new
+            if new.wapurl.startswith("/"):
+                self._by_wap[new.wapurl] = new
             self._listings.clear()
             return new
 
@@ -181,7 +198,7 @@ class Site:
     def find(self, path: str) -> SiteArticle | None:
         """The article served at this URL path, if any."""
         # One dict lookup: this runs for every page request of a benchmark.
-        return self._by_path.get(path)
+        return self._by_path.get(path) or self._by_wap.get(path)
 
     def articles(self) -> list[SiteArticle]:
         """All articles, listed or not, newest first."""

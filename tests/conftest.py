@@ -99,3 +99,13 @@ def table_page_offset(path: Path) -> int:
     finally:
         db.close()
     return int((page - 1) * size)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The corpus test's table of pages fully right per template, if it ran."""
+    corpus = sys.modules.get("tests.test_corpus")
+    lines = getattr(corpus, "SUMMARY", None)
+    if lines:
+        terminalreporter.section("corpus: pages fully right per template")
+        for line in lines:
+            terminalreporter.write_line(line)

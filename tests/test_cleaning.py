@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from newscrawl.cleaning import CleanedBody, clean_body
+from newscrawl import cleaning
+from newscrawl.cleaning import CleanedBody
+from newscrawl.sina.boilerplate import SINA_RULES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The seed article's page; relative URLs in the small cases resolve against it too.
@@ -41,6 +43,11 @@ IMG_SHAPE = re.compile(
     r'<img src="https?://[^"\s]+"(?: alt="[^"]*")? referrerpolicy="no-referrer">'
 )
 EVENT_ATTRIBUTE = re.compile(r"\son\w+\s*=", re.IGNORECASE)
+
+
+def clean_body(html: str, base_url: str) -> CleanedBody:
+    """The cleaner with Sina's rules, as the crawl runs it."""
+    return cleaning.clean_body(html, base_url, SINA_RULES)
 
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
@@ -627,3 +634,129 @@ def test_blocks_that_unclosed_tags_put_inside_a_paragraph_get_their_own_lines() 
     assert_structure(cleaned(html))
     # A block inside a list item or a cell is fine as it is.
     assert cleaned("<ul><li><p>项</p></li></ul>") == "<ul>\n<li><p>项</p></li>\n</ul>"
+
+
+# --- Site rules as data ----------------------------------------------------------
+
+
+def test_the_cleaner_knows_no_site() -> None:
+    qr = "海量资讯、精准解读，尽在新浪财经APP"
+    html = f'<p>　　正文。</p><div class="appendQr_wrap">{qr}</div>'
+    assert cleaning.clean_body(html, BASE).html == (
+        "<p>　　正文。</p>\n<p>海量资讯、精准解读，尽在新浪财经APP</p>"
+    )
+    assert clean_body(html, BASE).html == "<p>　　正文。</p>"
+
+
+@pytest.mark.parametrize(
+    ("selector", "html", "removed"),
+    [
+        (".promo", '<div class="a promo">x</div>', True),
+        ("div.promo", '<span class="promo">x</span>', False),
+        ("#box", '<div id="box">x</div>', True),
+        ("span[id^=q_]", '<span id="q_1">x</span>', True),
+        ("[class*=kai]", '<p class="xkaihu">x</p>', True),
+        ("[id=exact]", '<div id="exact2">x</div>', False),
+        ("aside", "<aside>x</aside>", True),
+    ],
+)
+def test_element_rules_by_selector(selector: str, html: str, removed: bool) -> None:
+    rules = cleaning.Rules(elements=(("promo", selector),))
+    result = cleaning.clean_body(f"<p>正文</p>{html}", BASE, rules)
+    assert (result.html == "<p>正文</p>") is removed
+    assert bool(result.removed.get("promo")) is removed
+
+
+@pytest.mark.parametrize("selector", ["div > p", "a:hover", "[href=x]", ""])
+def test_an_unknown_selector_is_refused(selector: str) -> None:
+    with pytest.raises(ValueError, match="unsupported selector"):
+        cleaning.clean_body(
+            "<p>x</p>", BASE, cleaning.Rules(elements=(("x", selector),))
+        )
+
+
+def test_comment_ranges_go_whole_and_only_when_closed() -> None:
+    rules = cleaning.Rules(comment_ranges=(("video", "player start", "player end"),))
+    html = (
+        "<p>一</p><!-- player start --><div>播放器</div><!-- player end --><p>二</p>"
+        "<!-- player start --><p>三</p>"
+    )
+    result = cleaning.clean_body(html, BASE, rules)
+    assert result.html == "<p>一</p>\n<p>二</p>\n<p>三</p>"
+    assert result.removed["video"] == 1
+
+
+def test_a_related_heading_takes_its_links_along() -> None:
+    rules = cleaning.Rules(
+        texts=(
+            cleaning.TextRule(
+                "related",
+                frozenset({"p"}),
+                equals=("相关阅读",),
+                with_following_links=True,
+            ),
+        )
+    )
+    html = (
+        "<p>正文</p><p>相关阅读</p><p><a href='/a'>甲文</a></p>"
+        "<p><a href='/b'>乙文</a></p><p>正文又起，<a href='/c'>有链接</a>。</p>"
+    )
+    result = cleaning.clean_body(html, BASE, rules)
+    assert result.html == (
+        '<p>正文</p>\n<p>正文又起，<a href="https://finance.sina.com.cn/c">有链接</a>。</p>'
+    )
+    assert result.removed["related"] == 3
+
+
+def test_a_framed_promotion_takes_its_images_along() -> None:
+    rules = cleaning.Rules(
+        texts=(
+            cleaning.TextRule(
+                "promo",
+                frozenset({"p"}),
+                prefixes=("加入群",),
+                with_adjacent_images=True,
+            ),
+        )
+    )
+    html = (
+        '<p>正文</p><div><img src="/banner.png"></div>\n<p>加入群聊</p>'
+        '<div><img src="/qr.png"></div><p><img src="/photo.jpg">图注</p>'
+    )
+    result = cleaning.clean_body(html, BASE, rules)
+    assert result.html == (
+        '<p>正文</p>\n<p><img src="https://finance.sina.com.cn/photo.jpg"'
+        ' referrerpolicy="no-referrer">图注</p>'
+    )
+    assert result.image == "https://finance.sina.com.cn/photo.jpg"
+
+
+def test_text_rules_keep_to_their_length() -> None:
+    rule = cleaning.TextRule("video", frozenset({"p"}), pattern=".{0,4}自动播放.{0,4}")
+    rules = cleaning.Rules(texts=(rule,))
+    html = "<p>自动播放</p><p>这款车的自动播放功能很受欢迎。</p>"
+    assert cleaning.clean_body(html, BASE, rules).html == (
+        "<p>这款车的自动播放功能很受欢迎。</p>"
+    )
+
+
+def test_inline_rules_edit_text_only_where_their_needle_is() -> None:
+    rules = cleaning.Rules(
+        inline=(cleaning.InlineRule("stock_forum", "股吧", r"[，,]\s*股吧(?=[）)])"),)
+    )
+    html = (
+        "<p>招商银行（600036，股吧）营收<b>第一</b>（<i>x</i>，股吧）。股吧很热闹。</p>"
+    )
+    result = cleaning.clean_body(html, BASE, rules)
+    assert (
+        result.html
+        == "<p>招商银行（600036）营收<b>第一</b>（<i>x</i>）。股吧很热闹。</p>"
+    )
+    assert result.removed["stock_forum"] == 2
+
+
+def test_hidden_elements_go_when_the_rules_say_so() -> None:
+    html = '<p>正文</p><div style="display: none"><img src="/share.jpg"></div>'
+    assert "share" in cleaning.clean_body(html, BASE).html
+    hidden = cleaning.clean_body(html, BASE, cleaning.Rules(drop_hidden=True))
+    assert hidden.html == "<p>正文</p>" and hidden.image is None

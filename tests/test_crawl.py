@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +135,28 @@ def test_bad_argument_is_one_usage_line(tmp_path: Path) -> None:
     assert "error: -a pages= wants a whole number" in run.stderr
     assert "Traceback" not in run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_item_listed_by_its_mobile_page_is_fetched_there(tmp_path: Path) -> None:
+    site = fixture_site()
+    seed = site.get("ikmvwzxq0000001")
+    mobile = "/2021-04-20/detail-ikmvwzxq0000001.d.html"
+    # The feed's url is a video page; only its wapurl is an article page.
+    site.add(
+        dataclasses.replace(
+            seed,
+            feed_path="/video/2021-04-20/x.html",
+            wapurl=mobile,
+            feed_intime=False,
+        )
+    )
+    archive = tmp_path / "archive"
+    with Replica(site) as replica:
+        run = run_crawl(replica.feed_url, archive)
+        requested = replica.article_requests()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert mobile in requested
+    assert "/video/2021-04-20/x.html" not in requested
+    written = archive / SEED_PATH
+    # Without intime, the page's own published_time: the same instant here.
+    assert written.read_bytes() == EXPECTED_SEED.read_bytes()

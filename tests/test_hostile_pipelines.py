@@ -4,7 +4,8 @@ A write the disk refuses (ENOSPC at the write call, EROFS at the open, a full
 SQLite index) becomes one DropItem logged at ERROR, the stat
 ``archive/failed/<name>``, and a request to close the spider; it leaves no partial
 file and no archived index row; later items are not written at all. A text too
-damaged to be the article (U+FFFD) is dropped by the validate pipeline.
+damaged to be the article (U+FFFD) is refused by newscrawl/page.py and dropped by
+the validate pipeline.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import DropItem, UsageError
+from scrapy.utils.project import get_project_settings
 from scrapy.utils.test import get_crawler
 
 from newscrawl.archive.index import ArchiveIndex
+from newscrawl.cleaning import clean_body
 from newscrawl.items import Article
-from newscrawl.pipelines import ArchivePipeline, CleanBodyPipeline, ValidatePipeline
+from newscrawl.page import MAX_REPLACEMENT_RATIO, damaged_text
+from newscrawl.pipelines import ArchivePipeline, ValidatePipeline
+from newscrawl.sina.boilerplate import SINA_RULES
+from newscrawl.spiders.sina_finance import SinaFinanceSpider
 
 CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
 FOLDER = Path(*CATEGORIES)
@@ -84,7 +90,7 @@ def process(pipeline: ArchivePipeline, item: Article) -> Any:
     return asyncio.run(run())
 
 
-def stat(pipeline: ArchivePipeline | ValidatePipeline, key: str) -> Any:
+def stat(pipeline: ArchivePipeline | ValidatePipeline | Validate, key: str) -> Any:
     return pipeline.stats.get_value(key)
 
 
@@ -229,10 +235,23 @@ def test_unsafe_path_is_dropped_before_any_write(
 # --- Damaged text ------------------------------------------------------------------
 
 
-def validate(ratio: float | None = None) -> ValidatePipeline:
-    settings = {} if ratio is None else {"CLEAN_MAX_REPLACEMENT_RATIO": ratio}
-    crawler = get_crawler(settings_dict=settings)
-    return ValidatePipeline.from_crawler(crawler)
+class Validate:
+    """The page path's damaged-text check, then the pipeline that drops."""
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = ratio
+        self.pipeline = ValidatePipeline.from_crawler(get_crawler())
+        self.stats = self.pipeline.stats
+
+    def process_item(self, item: Article) -> Any:
+        refused = damaged_text(item, self.ratio)
+        if refused is not None:
+            item.refused = refused.reason
+        return self.pipeline.process_item(item)
+
+
+def validate(ratio: float = MAX_REPLACEMENT_RATIO) -> Validate:
+    return Validate(ratio)
 
 
 @pytest.mark.parametrize(
@@ -266,20 +285,20 @@ def test_the_ratio_is_a_setting() -> None:
     assert validate(0.05).process_item(item) is item
     with pytest.raises(DropItem, match="CLEAN_MAX_REPLACEMENT_RATIO 0:"):
         validate(0).process_item(article("idamaged00003", body="<p>\ufffd正</p>"))
-    with pytest.raises(NotConfigured, match="CLEAN_MAX_REPLACEMENT_RATIO"):
-        validate(2)
+    settings = get_project_settings()
+    settings.set("CLEAN_MAX_REPLACEMENT_RATIO", 2)
+    with pytest.raises(UsageError, match="CLEAN_MAX_REPLACEMENT_RATIO"):
+        SinaFinanceSpider.check_arguments(settings, {})
 
 
 def test_clean_then_validate_a_hostile_body() -> None:
-    crawler = get_crawler()
-    cleaner = CleanBodyPipeline.from_crawler(crawler)
     item = article(
         "ihostile00001",
         body='<p>正文<script>alert(1)</script><img src=x onerror="alert(1)"></p>'
         "<p>{{ x }}</p>",
     )
-    item.body = ""
-    cleaned = cleaner.process_item(item)
+    item.body = clean_body(item.body_raw, item.url, SINA_RULES).html
+    cleaned = item
     image = "https://finance.sina.com.cn/roll/2021-04-20/x"
     assert cleaned.body == (
         f'<p>正文<img src="{image}" referrerpolicy="no-referrer"></p>\n'

@@ -189,6 +189,19 @@ def test_redirects_off_the_site_are_refused(location: str) -> None:
     assert middleware.crawler.stats.get_value("redirect/refused/offsite") == 1
 
 
+def test_a_redirect_to_the_mobile_page_is_followed_by_default() -> None:
+    from newscrawl import settings
+
+    crawler = crawler_with(
+        SINA_ARTICLE_HOSTS=settings.SINA_ARTICLE_HOSTS,
+        SINA_FEED_URL=settings.SINA_FEED_URL,
+    )
+    middleware = SiteRedirectMiddleware.from_crawler(crawler)
+    mobile = "https://finance.sina.cn/2021-04-20/detail-ikmvwzxq0000001.d.html"
+    followed = redirect(middleware, mobile)
+    assert isinstance(followed, Request) and followed.url == mobile
+
+
 def test_a_loop_ends_at_the_limit() -> None:
     middleware = redirect_middleware()
     request = Request(URL)

@@ -146,3 +146,34 @@ def test_feed_times_of_any_shape(intime: object, expected: datetime | None) -> N
     )
     (entry,) = parse_feed(text, SINA).entries
     assert entry.intime == expected
+
+
+def test_an_item_whose_url_is_no_article_is_fetched_by_its_wapurl() -> None:
+    good = json.loads(ROLL)["result"]["data"][0]
+    wapurl = "https://finance.sina.cn/2021-04-20/detail-ikmvwzxq0000001.d.html"
+    data = [
+        {
+            **good,
+            "url": "https://video.sina.com.cn/p/finance/2021-04-20/x.html",
+            "wapurl": wapurl,
+        },
+        {**good, "url": "https://finance.sina.com.cn/china/", "wapurl": ""},
+    ]
+    text = json.dumps({"result": {"status": {"code": 0}, "data": data}})
+    parsed = parse_feed(text, frozenset({".sina.com.cn", ".sina.cn"}))
+    assert [(e.url, e.doc_id) for e in parsed.entries] == [(wapurl, "ikmvwzxq0000001")]
+    assert dict(parsed.rejected) == {"not_an_article_url": 1}
+    # Its host must be allowed like any other.
+    assert parse_feed(text, SINA).entries == []
+
+
+def test_mobile_hosts_are_allowed_by_default() -> None:
+    from newscrawl import settings
+
+    hosts = frozenset(settings.SINA_ARTICLE_HOSTS)
+    good = json.loads(ROLL)["result"]["data"][0]
+    mobile = "https://finance.sina.cn/2021-04-20/detail-ikmvwzxq0000001.d.html"
+    text = json.dumps(
+        {"result": {"status": {"code": 0}, "data": [{**good, "url": mobile}]}}
+    )
+    assert [e.url for e in parse_feed(text, hosts).entries] == [mobile]

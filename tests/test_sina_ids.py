@@ -26,6 +26,20 @@ SINA = frozenset({".sina.com.cn"})
             "ikmvwzxq0000001",
         ),
         ("http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml", "13482762951"),
+        (
+            "http://finance.sina.com.cn/stock/s/20110822/145810356592.shtml",
+            "145810356592",
+        ),
+        # Mobile pages: the desktop page's doc id.
+        (
+            "https://finance.sina.cn/2018-12-28/detail-ihqfskcn2160999.d.html",
+            "ihqfskcn2160999",
+        ),
+        (
+            "https://finance.sina.cn/sa/2005-08-26/detail-ikknscsi2623250.d.html",
+            "ikknscsi2623250",
+        ),
+        ("https://finance.sina.cn/2018-12-28/detail-ihqfskcn2160999.html", None),
         ("https://finance.sina.com.cn/china/", None),
         ("https://finance.sina.com.cn/roll/2018-12-28/doc-i..%2F..shtml", None),
         ("https://finance.sina.com.cn/roll/2018-12-28/doc-IUPPER.shtml", None),

@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 from newscrawl import settings as project
 from newscrawl.exporters import FrontMatterItemExporter
 from newscrawl.items import Article
-from newscrawl.pipelines import CleanBodyPipeline, ValidatePipeline
+from newscrawl.pipelines import ValidatePipeline
 from newscrawl.sina.feed import FeedEntry
 from newscrawl.spiders.sina_finance import SinaFinanceSpider
 from tests.conftest import FIXTURES, SEED_URL, page
@@ -402,7 +402,6 @@ def test_any_page_title_reads_back_from_the_file(title: str) -> None:
     # No title from the feed: only the page's.
     entry = dataclasses.replace(ENTRY, title="")
     (item,) = spider.parse_article(response, spider.channels[0], entry)
-    CleanBodyPipeline.from_crawler(crawler).process_item(item)
     expected = as_archived(title)
     if not expected:
         with pytest.raises(DropItem, match="no title"):

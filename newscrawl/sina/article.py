@@ -1,8 +1,9 @@
 """Fields of a Sina article page: title, instants, outlet, doc id, body, keywords.
 
-Both templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``,
-``div#artibody`` / ``div#article``) and the 2009-2012 GB2312 pages
-(``h1#artibodyTitle``, ``span#pub_date``). Every function takes a parsed page (an
+Three templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``,
+``div#artibody`` / ``div#article``), the 2009-2012 GB2312 pages
+(``h1#artibodyTitle``, ``span#pub_date``) and the mobile pages of finance.sina.cn
+(``h1.art_tit_h1``, ``section.art_content``). Every function takes a parsed page (an
 lxml tree, see ``encoding.parse_document``) and returns plain values; the spider
 decides what to do with missing ones.
 
@@ -43,6 +44,11 @@ _BY_ID: _XPath = etree.XPath("id($id)")
 # Body containers in order of preference: finance pages #artibody, news pages
 # #article, old pages div#artibody.blkContainerSblkCon.
 _BODY_IDS = ("artibody", "article")
+# Mobile pages (https://finance.sina.cn/2018-12-28/detail-ihqfskcn2160999.d.html)
+# have no such id: their body is a section.art_content.
+_MOBILE_BODY: _XPath = etree.XPath(
+    "//section[contains(concat(' ', normalize-space(@class), ' '), ' art_content ')]"
+)
 # The date line sits in the top bar (#top_bar) of 2016+ pages.
 _DATE_SOURCE_IN_TOP_BAR: _XPath = etree.XPath(
     "id('top_bar')//div[contains(concat(' ', normalize-space(@class), ' '),"
@@ -122,7 +128,13 @@ def meta_values(root: HtmlElement) -> dict[str, str]:
 def find_title(root: HtmlElement, metas: dict[str, str]) -> tuple[str, str]:
     """``(source, title as found)`` from the first place that has a title."""
     for h1 in _H1S(root):
-        if _HAS_CLASS(h1, name="main-title") or h1.get("id") == "artibodyTitle":
+        if (
+            _HAS_CLASS(h1, name="main-title")
+            or h1.get("id") == "artibodyTitle"
+            # Mobile pages: <h1 class="art_tit_h1">
+            # (https://finance.sina.cn/sa/2005-08-26/detail-ikknscsi2623250.d.html)
+            or _HAS_CLASS(h1, name="art_tit_h1")
+        ):
             text = _TEXT(h1)
             if text.strip():
                 return "h1", text
@@ -216,6 +228,8 @@ def find_body(root: HtmlElement) -> str | None:
         for element in _BY_ID(root, id=container_id):
             if isinstance(element, HtmlElement):
                 return inner_html(element)
+    for element in _MOBILE_BODY(root):
+        return inner_html(element)
     return None
 
 

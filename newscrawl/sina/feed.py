@@ -117,6 +117,15 @@ def _entry(raw: Any, hosts: frozenset[str]) -> tuple[FeedEntry | None, str]:
     if not isinstance(url, str) or not url.strip():
         return None, "missing_url"
     url = url.strip()
+    wapurl = raw.get("wapurl")
+    if (
+        not is_article_url(url, hosts)
+        and isinstance(wapurl, str)
+        and is_article_url(wapurl.strip(), hosts)
+    ):
+        # Some items point their url at a list or video page and only their
+        # mobile page at the article (finance.sina.cn/…/detail-i<id>.d.html).
+        url = wapurl.strip()
     if not is_article_url(url, hosts):
         # The doc id becomes a file name: a URL without a safe one (../, %00, 300
         # characters) is refused here, whatever the item's own "docid" says.

@@ -7,9 +7,15 @@ from urllib.parse import urlsplit
 
 # 2016+ pages: https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml
 # columns:     https://finance.sina.com.cn/zl/china/2021-04-20/zl-ikmvwzxq0000001.shtml
-_MODERN_ID = re.compile(r"/(?:doc|zl)-(i[0-9a-z]+)\.shtml$")
-# 2009-2012 pages: http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml (digits)
-_OLD_ID = re.compile(r"/\d{4}-\d{2}-\d{2}/(\d{6,20})\.shtml$")
+# mobile:      https://finance.sina.cn/2018-12-28/detail-ihqfskcn2160999.d.html (the
+#              same article and doc id as the desktop page)
+_MODERN_ID = re.compile(
+    r"/(?:(?:doc|zl)-(i[0-9a-z]+)\.shtml|detail-(i[0-9a-z]+)\.d\.html)$"
+)
+# 2009-2012 pages: http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml (digits),
+# 2010-2012 finance pages without dashes in the date:
+# http://finance.sina.com.cn/stock/s/20110822/145810356592.shtml
+_OLD_ID = re.compile(r"/\d{4}-?\d{2}-?\d{2}/(\d{6,20})\.shtml$")
 # The feed's docid is the URL id without its leading "i": "comos:hqfskcn2160999".
 _FEED_DOCID = re.compile(r"^comos:([0-9a-z]+)$")
 
@@ -26,7 +32,7 @@ def doc_id_from_url(url: str) -> str | None:
     match = _MODERN_ID.search(path) or _OLD_ID.search(path)
     if match is None:
         return None
-    doc_id = match.group(1)
+    doc_id = match.group(match.lastindex or 1)
     return doc_id if _SAFE_ID.match(doc_id) else None
 
 

@@ -26,15 +26,13 @@ from twisted.web.client import ResponseFailed
 
 from newscrawl.items import Article
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
-from newscrawl.sina.article import extract_page, normalize_title
+from newscrawl.page import PageResult, read_article
 from newscrawl.sina.channels import Channel, load_channels
 from newscrawl.sina.dates import BEIJING, plausible
-from newscrawl.sina.encoding import read_document
 from newscrawl.sina.feed import FeedEntry, FeedError, feed_url, parse_feed
 from newscrawl.sina.ids import doc_id_from_url, is_article_url
 
 if TYPE_CHECKING:
-    from lxml.html import HtmlElement
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
@@ -118,6 +116,12 @@ class SinaFinanceSpider(scrapy.Spider):
         )
         self.num = settings.getint("SINA_FEED_NUM", 50)
         self.maxsize = settings.getint("DOWNLOAD_MAXSIZE")
+        ratio = settings.getfloat("CLEAN_MAX_REPLACEMENT_RATIO")
+        if not 0 <= ratio <= 1:
+            raise UsageError(
+                f"CLEAN_MAX_REPLACEMENT_RATIO must be between 0 and 1, not {ratio}"
+            )
+        self.max_replacement_ratio = ratio
         self.since = _parse_since(arguments["since"]) if arguments["since"] else None
         self.article_url = arguments["url"]
         # Doc ids requested in this run: the feed lists an item again on the next
@@ -259,83 +263,28 @@ class SinaFinanceSpider(scrapy.Spider):
                 verb="use",
             )
             return
-        article = self.article(response, url, channel, entry)
-        if article is not None:
+        result = read_article(
+            response.body,
+            {"Content-Type": content_type},
+            url,
+            channel,
+            entry,
+            max_replacement_ratio=self.max_replacement_ratio,
+        )
+        self.take_notes(result, url)
+        if result.article is not None:
             if listed is not None:
-                article.listed_doc_id = listed.doc_id
-                article.listed_feed_mtime = listed.mtime
-            yield article
+                result.article.listed_doc_id = listed.doc_id
+                result.article.listed_feed_mtime = listed.mtime
+            # A refused article goes on to ValidatePipeline, which drops it: one
+            # "Dropped: <reason>: <url>" line and a validate/dropped/<key> stat.
+            yield result.article
 
-    def article(
-        self,
-        response: TextResponse,
-        url: str,
-        channel: Channel,
-        entry: FeedEntry | None,
-    ) -> Article | None:
-        """The Article of one HTML page, or None (counted and logged) if it has none.
-
-        The parsed page lives only in this call: the item the callback yields does
-        not keep a 100-400 KB tree alive while it waits on the pipelines.
-        """
+    def take_notes(self, result: PageResult, url: str) -> None:
+        """Turn what ``read_article`` noticed into stats and log lines."""
         assert self.crawler.stats is not None
         stats = self.crawler.stats
-        page = extract_page(self.read_page(response, url), url)
-        title_raw = page.title_raw or (entry.title if entry else "")
-        if not page.title_raw:
-            stats.inc_value("sina/missing/title")
-        published_source, published_raw, published = (
-            page.published_source,
-            page.published_raw,
-            page.published,
-        )
-        if entry and entry.intime and plausible(entry.intime):
-            # FORMAT.md: the feed's intime is the publication instant when there is one.
-            published_source, published_raw, published = (
-                "feed",
-                entry.intime_raw,
-                entry.intime,
-            )
-        if published is None:
-            stats.inc_value("sina/missing/date")
-        if page.body_html is None:
-            stats.inc_value("sina/missing/body")
-        doc_id = entry.doc_id if entry else page.doc_id
-        if doc_id is None:
-            stats.inc_value("sina/missing/doc_id")
-            logger.warning("No doc id in %s, skipped", url)
-            return None
-        return Article(
-            url=url,
-            doc_id=doc_id,
-            channel=channel.name,
-            categories=channel.categories,
-            author=channel.author,
-            default_image=channel.default_image,
-            title_raw=title_raw,
-            title=normalize_title(title_raw),
-            published_raw=published_raw,
-            published_source=published_source,
-            published=published,
-            updated_raw=page.updated_raw,
-            updated=page.updated,
-            feed_mtime=entry.mtime if entry else None,
-            outlet=page.outlet or (entry.media_name if entry else ""),
-            keywords=page.keywords,
-            body_raw=page.body_html or "",
-        )
-
-    def read_page(self, response: TextResponse, url: str) -> HtmlElement:
-        """The page parsed once, from its bytes, in the encoding they are in.
-
-        The encoding is the one the bytes prove (sina/encoding.py), not only the
-        declared one. Counts the characters no encoding could read (U+FFFD); the
-        validate pipeline refuses an article whose text has too many of them.
-        """
-        assert self.crawler.stats is not None
-        stats = self.crawler.stats
-        content_type = response.headers.get(b"Content-Type") or b""
-        root, decoding = read_document(response.body, content_type.decode("latin-1"))
+        decoding = result.decoding
         if decoding.overrides_declaration:
             stats.inc_value("sina/encoding/corrected")
             logger.info(
@@ -355,7 +304,14 @@ class SinaFinanceSpider(scrapy.Spider):
                 decoding.replacements,
                 decoding.encoding,
             )
-        return root
+        for name in result.missing:
+            stats.inc_value(f"sina/missing/{name}")
+        for kind, count in result.removed.items():
+            stats.inc_value(f"clean/removed/{kind}", count)
+        if result.article is None and result.refusal is not None:
+            # No doc id: nothing to hand to the pipelines.
+            stats.inc_value(f"validate/dropped/{result.refusal.key}")
+            logger.warning("Dropped: %s: %s", result.refusal.reason, url)
 
     def article_unusable(
         self, url: str, detail: str, reason: str, verb: str = "fetch"
