@@ -41,3 +41,6 @@ class Article:
     # mtime, kept by the archive as an alias so it is not fetched again.
     listed_doc_id: str | None = None
     listed_feed_mtime: int | None = None
+    # Where the page's WARC response record is (a Capture as JSON; archive/warc.py):
+    # the archive records it as a version of the article.
+    capture: str | None = None

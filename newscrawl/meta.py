@@ -7,3 +7,6 @@ FEED_PAGE = "newscrawl_feed_page"
 #: On article requests from the feed: the doc id and the feed item's mtime.
 DOC_ID = "newscrawl_doc_id"
 FEED_MTIME = "newscrawl_feed_mtime"
+#: On every captured request's response: where its WARC response record is (a
+#: Capture as a dict; newscrawl/capture.py).
+WARC_CAPTURE = "newscrawl_warc_capture"

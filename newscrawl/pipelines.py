@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from scrapy.utils.defer import deferred_from_coro
 
 from newscrawl.archive.files import NotAFileError, UnsafePathError
 from newscrawl.archive.index import IndexRow, free_space
-from newscrawl.archive.owner import Archive, Stored, archive_of
+from newscrawl.archive.owner import Archive, Stored, archive_of, version_of
+from newscrawl.archive.warc import Capture
 from newscrawl.exporters import FrontMatterItemExporter, header_value
 from newscrawl.page import refusal
 from newscrawl.signals import article_archived
@@ -119,35 +121,29 @@ class ArchivePipeline:
             raise DropItem(
                 f"not archived, the run is stopping ({self.failure}): {adapter['url']}"
             )
-        published: datetime = adapter["published"]
         try:
-            path = self.archive.path_of(
-                categories=adapter["categories"],
-                day=beijing_day(published),
-                doc_id=adapter["doc_id"],
-            )
+            row = article_row(self.archive, item)
         except UnsafePathError as exc:
             self.stats.inc_value("archive/dropped/unsafe_path")
             raise DropItem(f"unsafe archive path for {adapter['url']}: {exc}") from exc
-        row = IndexRow(
-            doc_id=adapter["doc_id"],
-            url=adapter["url"],
-            path=path.as_posix(),
-            title=header_value(adapter["title"]),
-            published=published.astimezone(UTC).isoformat(),
-            feed_mtime=adapter.get("feed_mtime"),
-        )
+        path = row.path
+        capture = adapter.get("capture")
+        found = Capture.from_dict(json.loads(capture)) if capture else None
         try:
             stored = self.archive.store(
                 row,
-                _export(item),
+                export(item),
                 alias=adapter.get("listed_doc_id"),
                 alias_mtime=adapter.get("listed_feed_mtime"),
+                # A revisit holds no payload: the version is the record it repeats.
+                version=None
+                if found is None or found.revisit
+                else version_of(found, row.doc_id, row.feed_mtime),
             )
         except NotAFileError as exc:
             self.stats.inc_value("archive/refused/not_a_file")
             raise DropItem(
-                f"cannot write {path.as_posix()} in the archive: {exc.strerror}"
+                f"cannot write {path} in the archive: {exc.strerror}"
                 f" ({adapter['url']})",
                 log_level="ERROR",
             ) from exc
@@ -157,7 +153,7 @@ class ArchivePipeline:
             self.stats.inc_value(f"archive/failed/{self.failure}")
             self.on_failure()
             raise DropItem(
-                f"cannot write {path.as_posix()} in the archive {self.archive.root}"
+                f"cannot write {path} in the archive {self.archive.root}"
                 f" ({self.failure}: {_reason(exc)}{self.free_space()});"
                 " stopping the run",
                 log_level="ERROR",
@@ -206,7 +202,28 @@ def _reason(exc: OSError | sqlite3.Error) -> str:
     return str(exc)
 
 
-def _export(item: Any) -> bytes:
+def article_row(archive: Archive, item: Any) -> IndexRow:
+    """The index row of an article (path by the archive's rules; no hash yet).
+    UnsafePathError if its path would be unsafe."""
+    adapter = ItemAdapter(item)
+    published: datetime = adapter["published"]
+    path = archive.path_of(
+        categories=adapter["categories"],
+        day=beijing_day(published),
+        doc_id=adapter["doc_id"],
+    )
+    return IndexRow(
+        doc_id=adapter["doc_id"],
+        url=adapter["url"],
+        path=path.as_posix(),
+        title=header_value(adapter["title"]),
+        published=published.astimezone(UTC).isoformat(),
+        feed_mtime=adapter.get("feed_mtime"),
+    )
+
+
+def export(item: Any) -> bytes:
+    """The bytes of an article's file (the exporter's)."""
     # The exporter formats into a buffer; only the archive touches files.
     buffer = io.BytesIO()
     exporter = FrontMatterItemExporter(buffer)

@@ -39,6 +39,15 @@ ARCHIVE_DIR = "archive"
 # Where an article goes inside it (FORMAT.md); every component is validated.
 ARCHIVE_PATH_TEMPLATE = DEFAULT_PATH_TEMPLATE
 
+# The raw capture: every fetched page as WARC/1.1 records (newscrawl/capture.py),
+# the archive's source of truth (`scrapy rebuild`, `scrapy history`).
+ARCHIVE_WARC_ENABLED = True
+# Where the WARC files go; empty: <ARCHIVE_DIR>/.newscrawl/warc/ (relative: to
+# ARCHIVE_DIR).
+ARCHIVE_WARC_DIR = ""
+# A WARC file is closed and the next one started past this many bytes.
+ARCHIVE_WARC_MAX_SIZE = 100 * 1024 * 1024
+
 # The spider hands over articles already cleaned (newscrawl/page.py); those it
 # refused are dropped first, with their reason.
 ITEM_PIPELINES = {
@@ -75,6 +84,8 @@ DOWNLOADER_MIDDLEWARES = {
     "newscrawl.retry.SiteMetaRefreshMiddleware": 580,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "newscrawl.retry.SiteRedirectMiddleware": 600,
+    # After HttpCompressionMiddleware (590) for responses: sees the bytes as sent.
+    "newscrawl.capture.WarcCaptureMiddleware": 950,
 }
 CONCURRENT_REQUESTS = 8
 # An article page gives one item: Scrapy's default (100) starts 100 asyncio workers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import re
 import socket
@@ -84,6 +85,14 @@ class Replica:
         #: Faults by request target: a path (any query), or an exact path?query,
         #: which wins over its path. See Fault.
         self.faults: dict[str, Fault] = {}
+        #: Answer a request that accepts gzip with a gzip-encoded body (pages and
+        #: feed), as Sina's servers do.
+        self.gzip = False
+        #: Send bodies with Transfer-Encoding: chunked instead of Content-Length.
+        self.chunked = False
+        #: What was sent for each path?query, once sent (with gzip: the encoded
+        #: bytes): tests compare the capture with it.
+        self.sent: dict[str, bytes] = {}
         self._port = port
         self._lock = threading.Lock()
         self._requests: list[str] = []
@@ -302,13 +311,31 @@ class _Handler(BaseHTTPRequestHandler):
         fault = replica.take_fault(self.path)
         status, content_type, body = replica.respond(self.path)
         if fault is None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
+            self.answer(status, content_type, body)
+            return
+        self.answer_wrongly(fault, status, content_type, body)
+
+    def answer(self, status: int, content_type: str, body: bytes) -> None:
+        replica = self.server.replica
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        if replica.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+            # mtime=0: the same page gives the same bytes (a revisit when refetched).
+            body = gzip.compress(body, compresslevel=6, mtime=0)
+            self.send_header("Content-Encoding", "gzip")
+        with replica._lock:
+            replica.sent[self.path] = body
+        if not replica.chunked:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
             return
-        self.answer_wrongly(fault, status, content_type, body)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(body), 8192):
+            chunk = body[start : start + 8192]
+            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
 
     def answer_wrongly(
         self, fault: Fault, status: int, content_type: str, body: bytes

@@ -62,6 +62,9 @@ def net_changes(journal: Iterable[Change]) -> list[dict[str, Any]]:
             kind, path, old = "removed", net.before, None
         elif net.now != net.before:
             kind, path, old = "moved", net.now, net.before
+        elif net.last.change == "withdrawn":
+            # Sina took the page down: the archive keeps the article.
+            kind, path, old = "withdrawn", net.now, None
         else:
             kind, path, old = "updated", net.now, None
         line: dict[str, Any] = {

@@ -19,6 +19,7 @@ from newscrawl.archive.index import (
     index_path,
 )
 from newscrawl.archive.owner import sha256
+from newscrawl.archive.warc import DamagedRecordError, read_capture, warc_dir
 
 #: Every this many files, long commands say how far they are.
 PROGRESS_EVERY = 5000
@@ -74,9 +75,12 @@ def temp_files(root: Path) -> list[Path]:
     ]
 
 
-def verify(root: Path, progress: Progress | None = None) -> Report:
+def verify(
+    root: Path, progress: Progress | None = None, warc_folder: Path | None = None
+) -> Report:
     """Every file parses; index and files agree (FORMAT.md, the index protocol);
-    no link inside the archive; every archived article has its file."""
+    no link inside the archive; every archived article has its file; every
+    indexed version's WARC record is readable and matches its payload digest."""
     report = Report()
     links: list[Path] = []
     empty = next(walk(root), None) is None
@@ -93,6 +97,7 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
     try:
         report.problems += [f"index: {p}" for p in index.integrity_problems()]
         rows = {row.doc_id: row for row in index.rows()}
+        versions = list(index.versions())
     except sqlite3.DatabaseError as exc:
         # A damaged page inside the file: SQLite opens it, reading it fails.
         report.problems.append(
@@ -143,6 +148,18 @@ def verify(root: Path, progress: Progress | None = None) -> Report:
             f"{link.as_posix()}: a link inside the archive (refused; nothing is"
             " written through it)"
         )
+    folder = warc_folder or warc_dir(root)
+    for version in versions:
+        try:
+            read_capture(
+                folder, version.warc_file, version.warc_offset, version.warc_length
+            )
+        except DamagedRecordError as exc:
+            report.problems.append(
+                f"WARC record of {version.doc_id} (fetched {version.fetched}): {exc}"
+            )
+    if versions:
+        report.notes.append(f"{len(versions)} captured version(s) checked")
     leftovers = temp_files(root)
     if leftovers:
         report.notes.append(
@@ -212,6 +229,8 @@ def rebuild_rows(
             first_archived=(before and before.first_archived)
             or modified.isoformat(timespec="seconds"),
             last_updated=modified.isoformat(timespec="seconds"),
+            withdrawn_at=before.withdrawn_at if before else None,
+            withdrawn_status=before.withdrawn_status if before else None,
         )
     for link in links:
         report.problems.append(

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 INDEX_NAME = "index.sqlite3"
 #: The schema this code writes; older indexes are migrated (MIGRATIONS).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Below this much free space an I/O error opening the index is a full disk.
 LOW_SPACE = 1024 * 1024
 
@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS articles (
     last_updated TEXT,            -- ISO 8601, UTC
     pending_path TEXT,            -- a write in progress (see the module docstring)
     pending_sha256 TEXT,
-    missing_since TEXT            -- its file found missing (reindex), till restored
+    missing_since TEXT,           -- its file found missing (reindex), till restored
+    withdrawn_at TEXT,            -- its page answered 404/410 since (ISO 8601, UTC)
+    withdrawn_status INTEGER      -- ... with this status
 );
 """
 # Version 2: the change journal (`scrapy changes`), written in the transaction of
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS changes (
     at TEXT NOT NULL,             -- ISO 8601, UTC, microseconds
     run TEXT NOT NULL,            -- the run (or writer session) that made it
     doc_id TEXT NOT NULL,
-    change TEXT NOT NULL CHECK (change IN ('created', 'updated', 'moved', 'removed')),
+    change TEXT NOT NULL
+        CHECK (change IN ('created', 'updated', 'moved', 'removed', 'withdrawn')),
     path TEXT NOT NULL,
     old_path TEXT                 -- 'moved': where it was
 );
@@ -70,6 +73,24 @@ CREATE TABLE IF NOT EXISTS aliases (
     doc_id TEXT NOT NULL,         -- ... whose page redirects to this article
     feed_mtime INTEGER
 );
+"""
+# Version 3: every captured version of every article (its WARC response record),
+# and withdrawn articles (articles.withdrawn_*; 'withdrawn' in the journal).
+_SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    warc_file TEXT NOT NULL,      -- in the WARC folder
+    warc_offset INTEGER NOT NULL, -- of the response record's gzip member
+    warc_length INTEGER NOT NULL,
+    fetched TEXT NOT NULL,        -- ISO 8601, UTC: the record's WARC-Date
+    feed_mtime INTEGER,
+    payload_digest TEXT NOT NULL, -- WARC-Payload-Digest
+    sha256 TEXT,                  -- of the article file derived from it
+    UNIQUE (warc_file, warc_offset)
+);
+CREATE INDEX IF NOT EXISTS versions_by_doc ON versions (doc_id, seq);
 """
 
 
@@ -97,6 +118,8 @@ class IndexRow:
     pending_path: str | None = None
     pending_sha256: str | None = None
     missing_since: str | None = None
+    withdrawn_at: str | None = None
+    withdrawn_status: int | None = None
 
     @property
     def archived(self) -> bool:
@@ -117,9 +140,26 @@ class Change:
     old_path: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One captured version of an article: its response record and derived file."""
+
+    seq: int
+    doc_id: str
+    url: str
+    warc_file: str
+    warc_offset: int
+    warc_length: int
+    fetched: str
+    feed_mtime: int | None
+    payload_digest: str
+    sha256: str | None
+
+
 _COLUMNS = ", ".join(f.name for f in fields(IndexRow))
 _PLACEHOLDERS = ", ".join("?" for _ in fields(IndexRow))
 _CHANGE_COLUMNS = ", ".join(f.name for f in fields(Change))
+_VERSION_COLUMNS = ", ".join(f.name for f in fields(Version))
 
 
 def index_path(archive_root: Path) -> Path:
@@ -240,7 +280,7 @@ class ArchiveIndex:
             db = sqlite3.connect(temp, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA + _SCHEMA_2)
+                db.executescript(_SCHEMA + _SCHEMA_2 + _SCHEMA_3)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             finally:
                 db.close()
@@ -393,7 +433,14 @@ class ArchiveIndex:
             )
 
     def finish_write(
-        self, row: IndexRow, *, now: str, run: str, change: str, old_path: str | None
+        self,
+        row: IndexRow,
+        *,
+        now: str,
+        run: str,
+        change: str,
+        old_path: str | None,
+        version: Version | None = None,
     ) -> None:
         """The file of ``row`` is durably on disk: make the row say so, and journal
         the ``change`` in the same transaction."""
@@ -402,7 +449,8 @@ class ArchiveIndex:
                 "UPDATE articles SET url = ?, path = ?, title = ?, published = ?,"
                 " feed_mtime = ?, sha256 = ?,"
                 " first_archived = coalesce(first_archived, ?), last_updated = ?,"
-                " pending_path = NULL, pending_sha256 = NULL, missing_since = NULL"
+                " pending_path = NULL, pending_sha256 = NULL, missing_since = NULL,"
+                " withdrawn_at = NULL, withdrawn_status = NULL"
                 " WHERE doc_id = ?",
                 (
                     row.url,
@@ -417,14 +465,59 @@ class ArchiveIndex:
                 ),
             )
             _journal(db, now, run, row.doc_id, change, row.path, old_path)
+            if version is not None:
+                _version(db, version)
 
-    def saw(self, doc_id: str, url: str, feed_mtime: int | None) -> None:
-        """The article was fetched again and its file is unchanged: note the mtime."""
+    def saw(
+        self,
+        doc_id: str,
+        url: str,
+        feed_mtime: int | None,
+        version: Version | None = None,
+    ) -> None:
+        """The article was fetched again and its file is unchanged: note the mtime
+        (and the new capture, if its payload differs from the last one)."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE articles SET url = ?, feed_mtime = ? WHERE doc_id = ?",
+                "UPDATE articles SET url = ?, feed_mtime = ?,"
+                " withdrawn_at = NULL, withdrawn_status = NULL WHERE doc_id = ?",
                 (url, feed_mtime, doc_id),
             )
+            if version is not None:
+                _version(db, version)
+
+    def versions(self, doc_id: str | None = None) -> Iterator[Version]:
+        """The captured versions of ``doc_id`` (of every article if None), oldest
+        first."""
+        where, args = ("WHERE doc_id = ?", (doc_id,)) if doc_id else ("", ())
+        for found in self.db.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions {where} ORDER BY doc_id, seq",
+            args,
+        ):
+            yield Version(*found)
+
+    def add_versions(self, versions: Iterable[Version]) -> None:
+        """Record captured versions found otherwise (a scan of the WARC files)."""
+        with self.transaction() as db:
+            for version in versions:
+                _version(db, version)
+
+    def withdraw(
+        self, doc_id: str, status: int, *, now: str, run: str
+    ) -> IndexRow | None:
+        """The archived article's page answered ``status`` (404, 410): keep it,
+        mark it withdrawn and journal it (once); the row, if newly marked."""
+        row = self.get(doc_id)
+        if row is None or not row.archived or row.withdrawn_at is not None:
+            return None
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE articles SET withdrawn_at = ?, withdrawn_status = ?"
+                " WHERE doc_id = ?",
+                (now, status, doc_id),
+            )
+            _journal(db, now, run, doc_id, "withdrawn", row.path, None)
+        return row
 
     def alias(self, alias: str, doc_id: str, feed_mtime: int | None) -> None:
         """The feed's ``alias`` redirects to the article ``doc_id``."""
@@ -474,11 +567,23 @@ def _journal(
     )
 
 
+def _version(db: sqlite3.Connection, version: Version) -> None:
+    """Add a version; the same record again (a rebuild) only updates its hash."""
+    db.execute(
+        "INSERT INTO versions (doc_id, url, warc_file, warc_offset, warc_length,"
+        " fetched, feed_mtime, payload_digest, sha256)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(warc_file, warc_offset) DO UPDATE SET sha256 = excluded.sha256",
+        astuple(version)[1:],
+    )
+
+
 def write_index(
     path: Path,
     rows: Iterable[IndexRow],
     changes: Iterable[Change],
     aliases: Iterable[tuple[str, str, int | None]],
+    versions: Iterable[Version] = (),
 ) -> int:
     """Write a whole new index at ``path`` (which must not exist); return its rows.
 
@@ -504,6 +609,8 @@ def write_index(
                 "INSERT INTO aliases (alias, doc_id, feed_mtime) VALUES (?, ?, ?)",
                 aliases,
             )
+            for version in versions:
+                _version(db, version)
         return count
     finally:
         index.close()
@@ -536,7 +643,25 @@ def _utc_text(value: str) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _to_version_3(db: sqlite3.Connection, archive_root: Path) -> None:
+    """Versions and withdrawn articles; the journal's CHECK admits 'withdrawn'
+    (SQLite cannot alter a CHECK: the table is copied)."""
+    db.execute("ALTER TABLE articles ADD COLUMN withdrawn_at TEXT")
+    db.execute("ALTER TABLE articles ADD COLUMN withdrawn_status INTEGER")
+    db.execute("ALTER TABLE changes RENAME TO changes_v2")
+    db.execute("DROP INDEX IF EXISTS changes_by_run")
+    for statement in (_SCHEMA_2 + _SCHEMA_3).split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(
+        f"INSERT INTO changes ({_CHANGE_COLUMNS}) SELECT {_CHANGE_COLUMNS}"
+        " FROM changes_v2 ORDER BY seq"
+    )
+    db.execute("DROP TABLE changes_v2")
+
+
 #: MIGRATIONS[v] upgrades an index of schema v to v + 1, inside one transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {
     1: _to_version_2,
+    2: _to_version_3,
 }

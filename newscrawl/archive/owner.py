@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,8 +27,23 @@ from newscrawl.archive.files import (
     atomic_write,
     remove_file,
 )
-from newscrawl.archive.index import ArchiveIndex, IndexRow, index_path, state_dir
+from newscrawl.archive.index import (
+    ArchiveIndex,
+    IndexRow,
+    Version,
+    index_path,
+    state_dir,
+)
 from newscrawl.archive.runlog import append_run, end_crawl, start_crawl
+from newscrawl.archive.warc import (
+    DEFAULT_MAX_SIZE,
+    Capture,
+    Fetched,
+    Record,
+    WarcWriter,
+    read_capture,
+    warc_dir,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -120,8 +135,20 @@ class Archive:
     trace in the folder.
     """
 
-    def __init__(self, root: Path, template: str, *, run: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        template: str,
+        *,
+        run: str | None = None,
+        warc_folder: Path | None = None,
+        warc_max_size: int = DEFAULT_MAX_SIZE,
+    ) -> None:
         self.root = root
+        #: Where the raw capture goes (``ARCHIVE_WARC_DIR``).
+        self.warc_folder = warc_folder or warc_dir(root)
+        self.warc_max_size = warc_max_size
+        self._warc: WarcWriter | None = None
         self.rules = PathRules(template)
         self.template = template
         self.started = datetime.now(UTC)
@@ -136,9 +163,12 @@ class Archive:
         """The archive of ``ARCHIVE_DIR`` and ``ARCHIVE_PATH_TEMPLATE``."""
         from newscrawl.archive.files import DEFAULT_PATH_TEMPLATE
 
+        root = archive_root(settings)
         return cls(
-            archive_root(settings),
+            root,
             settings.get("ARCHIVE_PATH_TEMPLATE") or DEFAULT_PATH_TEMPLATE,
+            warc_folder=warc_dir(root, settings.get("ARCHIVE_WARC_DIR") or ""),
+            warc_max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE", DEFAULT_MAX_SIZE),
         )
 
     # --- The index -------------------------------------------------------------------
@@ -155,7 +185,10 @@ class Archive:
         return self._index is not None or index_path(self.root).exists()
 
     def close(self) -> None:
-        """Close the index."""
+        """Close the index and the WARC file being written."""
+        if self._warc is not None:
+            self._warc.close()
+            self._warc = None
         if self._index is not None:
             self._index.close()
             self._index = None
@@ -220,6 +253,7 @@ class Archive:
         *,
         alias: str | None = None,
         alias_mtime: int | None = None,
+        version: Version | None = None,
     ) -> Stored:
         """Write ``data`` as the file of ``row`` (path, title … set; hash ignored).
 
@@ -227,6 +261,8 @@ class Archive:
         article whose path changed (its day, its channel) moves: the new file is
         written, then the old one removed, and the journal says "moved".
         ``alias``: the doc id the feed listed, whose page redirected to this one.
+        ``version``: the capture the bytes were derived from (its record must be
+        durable already), recorded with the file's hash in the same transaction.
 
         Raises NotAFileError when a folder or a link stands in the way (that
         article cannot be written; the next can), OSError or sqlite3.Error when
@@ -242,16 +278,21 @@ class Archive:
             and old.path == row.path
             and self.has_file(row.path)
         ):
-            index.saw(row.doc_id, row.url, row.feed_mtime)
+            index.saw(row.doc_id, row.url, row.feed_mtime, _hashed(version, digest))
             stored = Stored("unchanged", row.path)
         else:
-            stored = self._write(old, row, data, digest)
+            stored = self._write(old, row, data, digest, _hashed(version, digest))
         if alias is not None and alias != row.doc_id:
             index.alias(alias, row.doc_id, alias_mtime)
         return stored
 
     def _write(
-        self, old: IndexRow | None, row: IndexRow, data: bytes, digest: str
+        self,
+        old: IndexRow | None,
+        row: IndexRow,
+        data: bytes,
+        digest: str,
+        version: Version | None,
     ) -> Stored:
         self.index.begin_write(row.doc_id, row.url, row.path, digest)
         atomic_write(self.root / row.path, data, root=self.root)
@@ -283,6 +324,7 @@ class Archive:
             run=self.run,
             change=change,
             old_path=moved_from,
+            version=version,
         )
         self.changed[change].append(row.path)
         return Stored(change, row.path, moved_from)
@@ -302,6 +344,51 @@ class Archive:
         if row.archived:
             remove_file(self.root, Path(row.path))
         return self.index.remove(doc_id, now=utc_now(), run=self.run)
+
+    # --- The raw capture ----------------------------------------------------------
+
+    def capture(
+        self, fetched: Fetched, metadata: dict[str, Any] | None = None
+    ) -> Capture:
+        """Write one fetch into the WARC files, durably, before anything derived
+        from it is stored. A payload equal to the URL's last capture is a revisit.
+        OSError when the disk refuses."""
+        if self._warc is None:
+            previous: dict[str, tuple[str, str]] = {}
+            if self.has_index():
+                for version in self.index.versions():
+                    previous[version.url] = (
+                        version.payload_digest,
+                        _warc_date(version),
+                    )
+            self._warc = WarcWriter(
+                self.warc_folder, max_size=self.warc_max_size, previous=previous
+            )
+        return self._warc.write(fetched, metadata)
+
+    def versions(self, doc_id: str) -> list[Version]:
+        """The captured versions of an article, oldest first."""
+        if not self.has_index():
+            return []
+        return list(self.index.versions(doc_id))
+
+    def read(self, version: Version) -> Record:
+        """The response record of a version (DamagedRecordError if unreadable)."""
+        return read_capture(
+            self.warc_folder,
+            version.warc_file,
+            version.warc_offset,
+            version.warc_length,
+        )
+
+    def withdraw(self, doc_id: str, status: int) -> bool:
+        """The page of an archived article answered ``status`` (404, 410): it is
+        kept, marked withdrawn, and journalled; whether it was newly marked."""
+        if not self.has_index():
+            return False
+        return (
+            self.index.withdraw(doc_id, status, now=utc_now(), run=self.run) is not None
+        )
 
     # --- Runs ------------------------------------------------------------------------
 
@@ -342,6 +429,33 @@ class Archive:
         self.started = datetime.now(UTC)
         self.run = new_run_id(self.started)
         self.changed = {"created": [], "updated": [], "moved": []}
+
+
+def version_of(capture: Capture, doc_id: str, feed_mtime: int | None) -> Version:
+    """The index's version of an article for a capture (its hash comes on store)."""
+    return Version(
+        seq=0,
+        doc_id=doc_id,
+        url=capture.url,
+        warc_file=capture.file,
+        warc_offset=capture.offset,
+        warc_length=capture.length,
+        fetched=capture.fetched,
+        feed_mtime=feed_mtime,
+        payload_digest=capture.payload_digest,
+        sha256=None,
+    )
+
+
+def _hashed(version: Version | None, digest: str) -> Version | None:
+    if version is None:
+        return None
+    return replace(version, sha256=digest)
+
+
+def _warc_date(version: Version) -> str:
+    moment = datetime.fromisoformat(version.fetched)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 __all__ = [

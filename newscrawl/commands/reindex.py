@@ -14,6 +14,7 @@ from newscrawl.archive.index import (
     IndexDamagedError,
     IndexRow,
     IndexUnusableError,
+    Version,
     index_path,
     write_index,
 )
@@ -51,7 +52,7 @@ class Command(ArchiveCommand):
 
     def reindex(self) -> int:
         path = index_path(self.archive)
-        old, changes, aliases, damaged = self.read_old(path)
+        old, changes, aliases, versions, damaged = self.read_old(path)
         owner = self.owner()
         rows, report = rebuild_rows(self.archive, owner.rules, old, self.progress)
         for problem in report.problems:
@@ -62,7 +63,7 @@ class Command(ArchiveCommand):
         building = path.with_name(f".{path.name}.reindex")
         _remove(building)
         try:
-            count = write_index(building, rows, changes, aliases)
+            count = write_index(building, rows, changes, aliases, versions)
             if damaged:
                 moved = path.with_name(path.name + ".damaged")
                 for suffix in _SIDE_FILES:
@@ -85,7 +86,11 @@ class Command(ArchiveCommand):
     def read_old(
         self, path: Path
     ) -> tuple[
-        dict[str, IndexRow], list[Change], list[tuple[str, str, int | None]], bool
+        dict[str, IndexRow],
+        list[Change],
+        list[tuple[str, str, int | None]],
+        list[Version],
+        bool,
     ]:
         """The old index's rows, journal and aliases, and whether it is damaged.
 
@@ -93,20 +98,26 @@ class Command(ArchiveCommand):
         opened for another reason (a full disk) stops the reindex unchanged.
         """
         if not path.exists():
-            return {}, [], [], False
+            return {}, [], [], [], False
         try:
             index = ArchiveIndex(path, create=False)
         except IndexDamagedError as exc:
             self.say(f"newscrawl: {exc}")
-            return {}, [], [], True
+            return {}, [], [], [], True
         try:
             rows = {row.doc_id: row for row in index.rows()}
-            return rows, list(index.changes()), list(index.aliases()), False
+            return (
+                rows,
+                list(index.changes()),
+                list(index.aliases()),
+                list(index.versions()),
+                False,
+            )
         except sqlite3.DatabaseError as exc:
             name = getattr(exc, "sqlite_errorname", "") or ""
             if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
                 self.say(f"newscrawl: the index {path} is damaged ({exc})")
-                return {}, [], [], True
+                return {}, [], [], [], True
             raise
         finally:
             index.close()

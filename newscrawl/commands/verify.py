@@ -22,7 +22,7 @@ class Command(ArchiveCommand):
         if not self.archive.is_dir():
             self.require_archive()
             return
-        report = verify(self.archive, self.progress)
+        report = verify(self.archive, self.progress, self.owner().warc_folder)
         for problem in report.problems:
             print(problem)
         for note in report.notes:

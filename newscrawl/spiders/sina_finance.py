@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -24,8 +25,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import ConnectionLost
 from twisted.web.client import ResponseFailed
 
+from newscrawl.archive.owner import archive_of
 from newscrawl.items import Article
-from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
+from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE, WARC_CAPTURE
 from newscrawl.page import PageResult, read_article
 from newscrawl.sina.channels import Channel, load_channels
 from newscrawl.sina.dates import BEIJING, plausible
@@ -273,6 +275,9 @@ class SinaFinanceSpider(scrapy.Spider):
         )
         self.take_notes(result, url)
         if result.article is not None:
+            capture = response.meta.get(WARC_CAPTURE)
+            if capture is not None:
+                result.article.capture = json.dumps(capture)
             if listed is not None:
                 result.article.listed_doc_id = listed.doc_id
                 result.article.listed_feed_mtime = listed.mtime
@@ -327,7 +332,31 @@ class SinaFinanceSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         # A redirected request fails under its last URL; the feed gave the first.
         url = request.meta.get("redirect_urls", [request.url])[0]
+        if self.withdrawn(failure, request, url):
+            return
         self.article_unusable(url, *describe_failure(failure, request, self.maxsize))
+
+    def withdrawn(self, failure: Failure, request: Request, url: str) -> bool:
+        """Whether the page of an archived article now answers 404 or 410: Sina
+        took it down. The archive keeps it, marked withdrawn; not a failure."""
+        response = getattr(failure.value, "response", None)
+        doc_id = request.meta.get(DOC_ID)
+        if response is None or response.status not in (404, 410) or not doc_id:
+            return False
+        archive = archive_of(self.crawler)
+        row, _ = archive.index.lookup(doc_id) if archive.has_index() else (None, None)
+        if row is None or not row.archived:
+            return False
+        assert self.crawler.stats is not None
+        if archive.withdraw(row.doc_id, response.status):
+            self.crawler.stats.inc_value("sina/article/withdrawn")
+            logger.warning(
+                "Withdrawn: %s answers %d; the archived %s is kept, marked withdrawn",
+                url,
+                response.status,
+                row.path,
+            )
+        return True
 
 
 def describe_failure(

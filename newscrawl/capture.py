@@ -1,0 +1,138 @@
+"""The raw capture of every fetch, as WARC records (newscrawl/archive/warc.py).
+
+A downloader middleware placed after HttpCompressionMiddleware (590) in the order
+responses travel, i.e. with a larger number: it sees each response as the server
+sent it, still gzip-encoded, before Scrapy decompresses it. The record is written
+through the archive owner, durably, before the response goes on: the article the
+spider reads from it can only be stored after its capture is on disk.
+
+A disk that refuses a record stops the run as a refused article file does (one
+ERROR line, ``archive/failed/<errno>``, exit status 7); the response is dropped,
+so nothing is archived without its capture.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from typing import TYPE_CHECKING, Any
+
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.utils.defer import deferred_from_coro
+
+from newscrawl.archive.owner import archive_of
+from newscrawl.archive.warc import Fetched
+from newscrawl.meta import FEED_PAGE, WARC_CAPTURE
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+    from newscrawl.archive.owner import Archive
+
+logger = logging.getLogger(__name__)
+
+
+def fetch_metadata(request: Request) -> dict[str, Any] | None:
+    """What the fetch was for, kept beside its record: the channel and feed item of
+    an article page (``scrapy rebuild`` re-reads the page with them), the channel
+    and page of a feed page; None for anything else (robots.txt)."""
+    channel = request.cb_kwargs.get("channel")
+    if channel is None:
+        return None
+    if FEED_PAGE in request.meta:
+        return {
+            "kind": "feed",
+            "channel": channel.name,
+            "page": request.meta[FEED_PAGE],
+        }
+    entry = request.cb_kwargs.get("entry")
+    return {
+        "kind": "article",
+        "channel": channel.name,
+        "entry": None
+        if entry is None
+        else {
+            "url": entry.url,
+            "doc_id": entry.doc_id,
+            "title": entry.title,
+            "intime_raw": entry.intime_raw,
+            "mtime": entry.mtime,
+            "media_name": entry.media_name,
+        },
+    }
+
+
+def fetched_of(request: Request, response: Response) -> Fetched:
+    """The fetch as the server answered it (headers as received, body undecoded)."""
+    return Fetched(
+        url=response.url,
+        status=response.status,
+        headers=[
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, values in response.headers.items()
+            for value in values
+        ],
+        body=response.body,
+        request_headers=[
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, values in request.headers.items()
+            for value in values
+        ],
+        method=request.method,
+        protocol=response.protocol or "HTTP/1.1",
+    )
+
+
+class WarcCaptureMiddleware:
+    """Writes each response (and its request) into the archive's WARC files."""
+
+    def __init__(self, crawler: Crawler, archive: Archive) -> None:
+        assert crawler.stats is not None
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.archive = archive
+        self.failure: str | None = None
+        self._closing: list[Any] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcCaptureMiddleware:
+        if not crawler.settings.getbool("ARCHIVE_WARC_ENABLED"):
+            raise NotConfigured("ARCHIVE_WARC_ENABLED is off")
+        return cls(crawler, archive_of(crawler))
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if "cached" in response.flags or self.failure is not None:
+            if self.failure is not None:
+                raise IgnoreRequest(f"not captured, the run is stopping: {request.url}")
+            return response
+        try:
+            capture = self.archive.capture(
+                fetched_of(request, response), fetch_metadata(request)
+            )
+        except OSError as exc:
+            self.fail(exc, response.url)
+            raise IgnoreRequest(f"not captured: {response.url}") from exc
+        request.meta[WARC_CAPTURE] = capture.to_dict()
+        self.stats.inc_value("warc/revisits" if capture.revisit else "warc/responses")
+        self.stats.inc_value("warc/bytes", capture.length)
+        return response
+
+    def fail(self, exc: OSError, url: str) -> None:
+        """The disk refused a record: one line, a stat, and the run stops."""
+        self.failure = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        self.stats.inc_value("archive/failed")
+        self.stats.inc_value(f"archive/failed/{self.failure}")
+        logger.error(
+            "cannot write the capture of %s in %s (%s: %s); stopping the run",
+            url,
+            self.archive.warc_folder,
+            self.failure,
+            exc.strerror or exc,
+        )
+        engine = self.crawler.engine
+        if engine is not None and not self._closing:
+            self._closing.append(
+                deferred_from_coro(engine.close_spider_async(reason="archive_failed"))
+            )
