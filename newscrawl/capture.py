@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class CaptureRefusedError(IgnoreRequest):
+    """The response was not captured (the disk refused it): it goes no further.
+    The middleware said why, once; the spider's errbacks stay quiet."""
+
+
 def fetch_metadata(request: Request) -> dict[str, Any] | None:
     """What the fetch was for, kept beside its record: the channel and feed item of
     an article page (``scrapy rebuild`` re-reads the page with them), the channel
@@ -105,7 +110,9 @@ class WarcCaptureMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         if "cached" in response.flags or self.failure is not None:
             if self.failure is not None:
-                raise IgnoreRequest(f"not captured, the run is stopping: {request.url}")
+                raise CaptureRefusedError(
+                    f"not captured, the run is stopping: {request.url}"
+                )
             return response
         try:
             capture = self.archive.capture(
@@ -113,7 +120,7 @@ class WarcCaptureMiddleware:
             )
         except OSError as exc:
             self.fail(exc, response.url)
-            raise IgnoreRequest(f"not captured: {response.url}") from exc
+            raise CaptureRefusedError(f"not captured: {response.url}") from exc
         request.meta[WARC_CAPTURE] = capture.to_dict()
         self.stats.inc_value("warc/revisits" if capture.revisit else "warc/responses")
         self.stats.inc_value("warc/bytes", capture.length)

@@ -26,6 +26,7 @@ from twisted.internet.error import ConnectionLost
 from twisted.web.client import ResponseFailed
 
 from newscrawl.archive.owner import archive_of
+from newscrawl.capture import CaptureRefusedError
 from newscrawl.items import Article
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE, WARC_CAPTURE
 from newscrawl.page import PageResult, read_article
@@ -213,6 +214,8 @@ class SinaFinanceSpider(scrapy.Spider):
 
     def feed_failed(self, failure: Failure) -> None:
         """The feed could not be fetched: say which and why, in one line."""
+        if failure.check(CaptureRefusedError):
+            return  # the capture middleware said why, once
         request = failure.request  # type: ignore[attr-defined]
         url = request.meta.get("redirect_urls", [request.url])[0]
         self.feed_unreadable(url, describe_failure(failure, request, self.maxsize)[1])
@@ -329,6 +332,8 @@ class SinaFinanceSpider(scrapy.Spider):
 
     def article_failed(self, failure: Failure) -> None:
         """An article page could not be fetched: count it; the crawl goes on."""
+        if failure.check(CaptureRefusedError):
+            return  # the capture middleware said why, once; the run stops
         request = failure.request  # type: ignore[attr-defined]
         # A redirected request fails under its last URL; the feed gave the first.
         url = request.meta.get("redirect_urls", [request.url])[0]
