@@ -214,7 +214,7 @@ class SinaFinanceSpider(scrapy.Spider):
 
     def feed_failed(self, failure: Failure) -> None:
         """The feed could not be fetched: say which and why, in one line."""
-        if failure.check(CaptureRefusedError):
+        if isinstance(failure.value, CaptureRefusedError):
             return  # the capture middleware said why, once
         request = failure.request  # type: ignore[attr-defined]
         url = request.meta.get("redirect_urls", [request.url])[0]
@@ -332,7 +332,7 @@ class SinaFinanceSpider(scrapy.Spider):
 
     def article_failed(self, failure: Failure) -> None:
         """An article page could not be fetched: count it; the crawl goes on."""
-        if failure.check(CaptureRefusedError):
+        if isinstance(failure.value, CaptureRefusedError):
             return  # the capture middleware said why, once; the run stops
         request = failure.request  # type: ignore[attr-defined]
         # A redirected request fails under its last URL; the feed gave the first.
