@@ -5,6 +5,8 @@ PY := .venv/bin/python
 setup:
 	python3 -m venv .venv
 	.venv/bin/pip install -r requirements.txt
+	python3 -m venv .venv-pywb
+	.venv-pywb/bin/pip install -r requirements-pywb.txt
 
 demo:
 	$(PY) -m replica.demo

@@ -46,7 +46,10 @@ WARC_SUFFIX = ".warc.gz"
 WRITING_MARKER = ".writing"
 #: ARCHIVE_WARC_MAX_SIZE's default: a file is closed past this many bytes.
 DEFAULT_MAX_SIZE = 100 * 1024 * 1024
-METADATA_TYPE = "application/vnd.newscrawl.fetch+json"
+# Metadata as WARC fields, as Heritrix writes it: replay tools (pywb) skip such
+# records instead of replaying them for the URL. One field holds our JSON.
+METADATA_TYPE = "application/warc-fields"
+METADATA_FIELD = "newscrawl-fetch"
 # Headers that describe the transfer, not the payload: Scrapy hands over the body
 # de-chunked, so a stored "Transfer-Encoding: chunked" would lie about it.
 _TRANSFER_HEADERS = frozenset({"transfer-encoding"})
@@ -255,7 +258,9 @@ class WarcWriter:
         )
         writer.write_record(request)
         if metadata is not None:
-            body = json.dumps(metadata, ensure_ascii=False, sort_keys=True).encode()
+            body = (
+                f"{METADATA_FIELD}: {json.dumps(metadata, sort_keys=True)}\r\n"
+            ).encode("ascii")
             writer.write_record(
                 writer.create_warc_record(
                     fetched.url,
@@ -363,7 +368,7 @@ def read_capture(folder: Path, file: str, offset: int, length: int) -> Record:
         metadata = None
         for record in records:
             if record.rec_type == "metadata":
-                metadata = json.loads(record.content_stream().read())
+                metadata = _metadata(record.content_stream().read())
                 break
             if record.rec_type != "request":
                 break
@@ -411,7 +416,7 @@ def scan(folder: Path) -> Iterator[Scanned]:
                             found,
                         )
                     elif record.rec_type == "metadata" and pending is not None:
-                        meta = json.loads(record.content_stream().read())
+                        meta = _metadata(record.content_stream().read())
                         yield Scanned(
                             pending.capture,
                             Record(**{**asdict(pending.record), "metadata": meta}),
@@ -423,6 +428,16 @@ def scan(folder: Path) -> Iterator[Scanned]:
                 )
             if pending is not None:
                 yield pending
+
+
+def _metadata(block: bytes) -> dict[str, Any] | None:
+    """Our JSON in a metadata record's WARC fields, if it holds it."""
+    for line in block.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == METADATA_FIELD:
+            found = json.loads(value)
+            return found if isinstance(found, dict) else None
+    return None
 
 
 def _iso(warc_date: str) -> str:
