@@ -21,8 +21,8 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
 from newscrawl.archive.owner import archive_of
-from newscrawl.archive.warc import Fetched
-from newscrawl.meta import FEED_PAGE, WARC_CAPTURE
+from newscrawl.archive.warc import Fetched, fetch_to_json
+from newscrawl.meta import FEED_PAGE, WARC_CAPTURE, WARC_FETCH
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -143,3 +143,28 @@ class WarcCaptureMiddleware:
             self._closing.append(
                 deferred_from_coro(engine.close_spider_async(reason="archive_failed"))
             )
+
+
+class HandoffCaptureMiddleware:
+    """A distributed worker's capture: the worker writes no archive, so it keeps
+    each article page's raw fetch on the request, for the article's hand-over;
+    the writer writes the record (newscrawl/distributed/writer.py) before the
+    article, by the same rules. Feed pages are not handed over."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> HandoffCaptureMiddleware:
+        if not crawler.settings.getbool("ARCHIVE_WARC_ENABLED"):
+            raise NotConfigured("ARCHIVE_WARC_ENABLED is off")
+        return cls()
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        metadata = fetch_metadata(request)
+        if (
+            "cached" not in response.flags
+            and metadata
+            and metadata["kind"] == "article"
+        ):
+            request.meta[WARC_FETCH] = fetch_to_json(
+                fetched_of(request, response), metadata
+            )
+        return response

@@ -44,3 +44,6 @@ class Article:
     # Where the page's WARC response record is (a Capture as JSON; archive/warc.py):
     # the archive records it as a version of the article.
     capture: str | None = None
+    # Distributed mode: the raw fetch itself (archive/warc.py fetch_to_json), which
+    # the writer captures before it stores the article.
+    fetch: str | None = None

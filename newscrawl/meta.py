@@ -10,3 +10,6 @@ FEED_MTIME = "newscrawl_feed_mtime"
 #: On every captured request's response: where its WARC response record is (a
 #: Capture as a dict; newscrawl/capture.py).
 WARC_CAPTURE = "newscrawl_warc_capture"
+#: Distributed mode, on a captured article's response: the fetch itself (JSON text,
+#: the body in base64), handed over with the article for the writer to capture.
+WARC_FETCH = "newscrawl_warc_fetch"

@@ -137,6 +137,9 @@ REDIS_KEY_PREFIX = "newscrawl"
 # Seconds without a heartbeat after which a worker counts as dead (its requests
 # are then left to the next run).
 REDIS_WORKER_TIMEOUT = 30
+# Workers wait while this many hand-overs wait for the writer: each holds the raw
+# page (README.md, "Distributed mode", for Redis memory per waiting article).
+REDIS_HANDOFF_MAX_WAITING = 500
 
 # --- Logs ------------------------------------------------------------------------
 LOG_LEVEL = "INFO"

@@ -1106,3 +1106,61 @@ def test_a_worker_that_joins_with_other_pages_reads_the_run_s(
     pages = {re.search(r"[?&]page=(\d+)", r)[1] for r in replica.feed_requests()}  # type: ignore[index]
     assert pages == {"1"}
     assert len(replica.article_requests()) == 50
+
+
+# --- The raw capture through the hand-over -------------------------------------------
+
+
+def test_the_writer_captures_what_workers_hand_over(deployment: Deployment) -> None:
+    deployment.replica.gzip = True
+    try:
+        writer = deployment.writer("writer")
+        (worker,) = deployment.run_workers(1)
+        assert worker.popen.returncode == 0, worker.text()[-3000:]
+        assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    finally:
+        deployment.replica.gzip = False
+    owner = Archive(deployment.archive, DEFAULT_PATH_TEMPLATE)
+    try:
+        rows = list(owner.index.rows())
+        assert len(rows) == SMALL
+        for row in rows:
+            (version,) = owner.versions(row.doc_id)
+            assert version.sha256 == row.sha256
+            record = owner.read(version)
+            assert record.header("Content-Encoding") == "gzip"
+            assert record.metadata is not None
+            assert record.metadata["entry"]["doc_id"] == row.doc_id
+    finally:
+        owner.close()
+    # Workers write nothing of their own, WARC files included.
+    assert not (deployment.folder / "worker0-archive").exists()
+    check = verify(deployment.archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_workers_wait_while_the_writer_lags(redis_server: RedisServer) -> None:
+    from newscrawl.distributed import pipelines
+
+    client = redis_server.client()
+    handoff = Handoff(client, KEYS)
+    crawler = get_crawler()
+    link: Any = DirectLink()
+    link.client, link.keys = client, KEYS
+    pipeline = pipelines.HandoffPipeline(crawler.stats, link, max_waiting=2)
+    handoff.put(b"one")
+    handoff.put(b"two")
+
+    async def hand_over() -> float:
+        started = time.monotonic()
+        task = asyncio.ensure_future(pipeline.process_item(sample_article()))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # two wait: the third waits for room
+        assert handoff.take(0) == b"one"
+        handoff.done(b"one", "x", None)
+        await task
+        return time.monotonic() - started
+
+    assert asyncio.run(hand_over()) >= 0.5
+    assert client.llen(KEYS.items) == 2
+    assert crawler.stats.get_value("archive/handoff/waited") == 1

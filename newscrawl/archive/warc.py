@@ -89,6 +89,33 @@ class Fetched:
     protocol: str = "HTTP/1.1"
 
 
+def fetch_to_json(fetched: Fetched, metadata: Mapping[str, Any] | None) -> str:
+    """A fetch and its metadata as JSON text (the body in base64): the distributed
+    mode hands it over with the article."""
+    values = asdict(fetched)
+    values["body"] = base64.b64encode(fetched.body).decode("ascii")
+    return json.dumps({"fetch": values, "metadata": metadata}, ensure_ascii=False)
+
+
+def fetch_from_json(text: str) -> tuple[Fetched, dict[str, Any] | None]:
+    """The fetch and metadata of ``fetch_to_json``; ValueError if it is not one."""
+    try:
+        found = json.loads(text)
+        values = dict(found["fetch"])
+        values["body"] = base64.b64decode(values["body"], validate=True)
+        values["headers"] = [(str(k), str(v)) for k, v in values["headers"]]
+        values["request_headers"] = [
+            (str(k), str(v)) for k, v in values["request_headers"]
+        ]
+        fetched = Fetched(**values)
+        metadata = found["metadata"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a handed-over fetch ({exc!r})") from exc
+    if not isinstance(fetched.status, int) or not isinstance(fetched.url, str):
+        raise ValueError("not a handed-over fetch (status, url)")
+    return fetched, metadata if isinstance(metadata, dict) else None
+
+
 def payload_digest(body: bytes) -> str:
     """WARC-Payload-Digest of ``body``: SHA-1, base32, as warcio and pywb write it."""
     return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")

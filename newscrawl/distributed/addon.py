@@ -24,6 +24,7 @@ class DistributedMode:
         if not enabled(settings):
             return
         # Imported here: a single-machine crawl needs none of it.
+        from newscrawl.capture import HandoffCaptureMiddleware, WarcCaptureMiddleware
         from newscrawl.distributed.extensions import WorkerOutcome
         from newscrawl.distributed.middleware import SharedArchivedArticlesMiddleware
         from newscrawl.distributed.pipelines import HandoffPipeline
@@ -50,4 +51,8 @@ class DistributedMode:
         )
         settings.replace_in_component_priority_dict(
             "EXTENSIONS", RunOutcome, WorkerOutcome
+        )
+        # Workers write no archive: the raw fetch goes to the writer with the article.
+        settings.replace_in_component_priority_dict(
+            "DOWNLOADER_MIDDLEWARES", WarcCaptureMiddleware, HandoffCaptureMiddleware
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Seconds between two looks at the waiting hand-overs while the queue is full.
+WAIT = 0.2
+
 
 class HandoffPipeline:
     """Hands each article over to the archive writer through Redis.
@@ -27,17 +31,26 @@ class HandoffPipeline:
     pipeline, with the same exporter and index, on what this one hands over.
     """
 
-    def __init__(self, stats: StatsCollector, link: WorkerLink) -> None:
+    def __init__(
+        self, stats: StatsCollector, link: WorkerLink, max_waiting: int = 0
+    ) -> None:
         self.stats = stats
         self.link = link
         self.handoff = Handoff(link.client, link.keys)
+        #: Hand-overs may wait for the writer up to this many (0: no bound).
+        self.max_waiting = max_waiting
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HandoffPipeline:
-        return cls(crawler.stats, WorkerLink.of(crawler))
+        return cls(
+            crawler.stats,
+            WorkerLink.of(crawler),
+            crawler.settings.getint("REDIS_HANDOFF_MAX_WAITING"),
+        )
 
-    def process_item(self, item: Any) -> Any:
+    async def process_item(self, item: Any) -> Any:
         message = encode_item(item)
+        await self.wait_for_room()
         try:
             self.link.call("handing an article over", lambda: self.handoff.put(message))
         except RedisUnavailableError as exc:
@@ -48,3 +61,24 @@ class HandoffPipeline:
         self.stats.inc_value("archive/handed_off")
         logger.debug("Handed over %s", ItemAdapter(item)["url"])
         return item
+
+    async def wait_for_room(self) -> None:
+        """While more than ``max_waiting`` hand-overs wait, wait: a hand-over holds
+        the raw page (tens of KB), and a lagging writer must not fill Redis.
+        Workers slow down to the writer's pace instead."""
+        if self.max_waiting <= 0:
+            return
+        waited = False
+        while True:
+            try:
+                waiting = self.link.call(
+                    "counting waiting hand-overs", self.handoff.waiting
+                )
+            except RedisUnavailableError:
+                return  # handing over says so, once
+            if waiting < self.max_waiting:
+                break
+            if not waited:
+                self.stats.inc_value("archive/handoff/waited")
+                waited = True
+            await asyncio.sleep(WAIT)

@@ -14,6 +14,7 @@ taking the same hand-overs.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import sqlite3
@@ -27,6 +28,7 @@ from newscrawl.archive.files import STATE_DIR
 from newscrawl.archive.index import IndexUnusableError
 from newscrawl.archive.owner import Archive
 from newscrawl.archive.runlog import UNFINISHED_NAME
+from newscrawl.archive.warc import fetch_from_json
 from newscrawl.distributed.codec import MessageError, Seen, decode
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.shared import connect, keys_from, worker_timeout
@@ -80,6 +82,7 @@ class ArchiveWriter:
         self.archived = ArchivedIds(client, keys)
         self.ttl_ms = round(worker_timeout(settings) * 1000)
         self.archive = Archive.from_settings(settings)
+        self.capturing = settings.getbool("ARCHIVE_WARC_ENABLED")
         self.stats = Counts()
         self.pipeline = ArchivePipeline(self.stats, self.archive)
         self.root: Path = self.archive.root
@@ -204,6 +207,14 @@ class ArchiveWriter:
             if isinstance(decoded, Seen):
                 self.adopt(decoded, message)
                 return
+            if decoded.fetch is not None:
+                # The raw fetch first, durably, as a single-machine crawl does:
+                # the article is stored only with its capture.
+                fetched, metadata = fetch_from_json(decoded.fetch)
+                decoded.fetch = None
+                if self.capturing:
+                    capture = self.archive.capture(fetched, metadata)
+                    decoded.capture = json.dumps(capture.to_dict())
             self.pipeline.process_item(decoded)
         except (IndexUnusableError, RedisError):
             raise

@@ -28,7 +28,7 @@ from twisted.web.client import ResponseFailed
 from newscrawl.archive.owner import archive_of
 from newscrawl.capture import CaptureRefusedError
 from newscrawl.items import Article
-from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE, WARC_CAPTURE
+from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE, WARC_CAPTURE, WARC_FETCH
 from newscrawl.page import PageResult, read_article
 from newscrawl.sina.channels import Channel, load_channels
 from newscrawl.sina.dates import BEIJING, plausible
@@ -281,6 +281,8 @@ class SinaFinanceSpider(scrapy.Spider):
             capture = response.meta.get(WARC_CAPTURE)
             if capture is not None:
                 result.article.capture = json.dumps(capture)
+            # Distributed mode: the writer captures the fetch handed over with it.
+            result.article.fetch = response.meta.get(WARC_FETCH)
             if listed is not None:
                 result.article.listed_doc_id = listed.doc_id
                 result.article.listed_feed_mtime = listed.mtime
