@@ -8,6 +8,7 @@ Run by benchmarks/crawl.py with ``scrapy runspider``.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -57,3 +58,14 @@ class BareLxmlSpider(BareSpider):
 
     name = "bare_lxml"
     parse_pages = True
+
+
+class BareLxmlGzipSpider(BareSpider):
+    """The floor of a capturing crawler: one lxml parse and one gzip of each page
+    (as a WARC writer compresses what it keeps)."""
+
+    name = "bare_lxml_gzip"
+
+    def parse_article(self, response: Response) -> None:
+        lxml.html.fromstring(response.body)
+        zlib.compress(response.body, 6)

@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=0, help="port (0: any free one)")
     parser.add_argument("--seed", type=int, default=0, help="generation seed (0)")
+    parser.add_argument(
+        "--gzip", action="store_true", help="gzip-encode answers, as Sina's servers do"
+    )
+    parser.add_argument(
+        "--chunked", action="store_true", help="send bodies chunked, with no length"
+    )
     args = parser.parse_args(argv)
     if args.articles < 0:
         parser.error("--articles must be 0 or more")
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     with Replica(site, port=args.port) as replica:
+        replica.gzip, replica.chunked = args.gzip, args.chunked
         # A parent process reads this line to learn the URL: flush it now.
         print(f"replica serving {replica.feed_url} ({len(site)} articles)", flush=True)
         # A timed wait, so that the main thread gets to run the signal handler.

@@ -261,3 +261,50 @@ def test_values_come_back_as_written(
         )
     finally:
         index.close()
+
+
+_SCHEMA_2_CHANGES = """
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    run TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    change TEXT NOT NULL CHECK (change IN ('created', 'updated', 'moved', 'removed')),
+    path TEXT NOT NULL,
+    old_path TEXT
+);
+CREATE INDEX changes_by_run ON changes (run);
+"""
+
+
+def test_an_index_of_schema_2_gains_versions_and_withdrawn_marks(
+    tmp_path: Path,
+) -> None:
+    index = ArchiveIndex.for_archive(tmp_path)
+    row = committed()
+    write(index, row)
+    index.close()
+    db = sqlite3.connect(index_path(tmp_path))
+    # Back to schema 2: no versions, no withdrawn columns, the journal's old CHECK.
+    db.executescript(
+        "DROP TABLE versions;"
+        " ALTER TABLE articles DROP COLUMN withdrawn_status;"
+        " ALTER TABLE articles DROP COLUMN withdrawn_at;"
+        " ALTER TABLE changes RENAME TO old; DROP INDEX changes_by_run;"
+        + _SCHEMA_2_CHANGES
+        + "INSERT INTO changes SELECT * FROM old; DROP TABLE old;"
+        " PRAGMA user_version=2;"
+    )
+    db.close()
+    index = ArchiveIndex.for_archive(tmp_path)
+    try:
+        assert [c.change for c in index.changes()] == ["created"]
+        assert index.withdraw(row.doc_id, 410, now=LATER, run="r2") is not None
+        assert [c.change for c in index.changes()] == ["created", "withdrawn"]
+        found = index.get(row.doc_id)
+        assert found is not None
+        assert (found.withdrawn_at, found.withdrawn_status) == (LATER, 410)
+        assert list(index.versions()) == []
+    finally:
+        index.close()
+    assert index_path(tmp_path).with_name("index.sqlite3.v2.backup").exists()

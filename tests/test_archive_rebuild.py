@@ -170,6 +170,10 @@ def test_a_changed_cleaning_rule_rewrites_exactly_the_affected_files(
             for diff in dry.diffs
         )
         assert article_files(root) == crawled.files  # a dry run writes nothing
+        one = sorted(crawled.noticed)[0]
+        only = rebuild(archive, channels, dry_run=True, rules=rules, doc_ids={one})
+        assert len(only.changed) == 1
+        assert only.same == 0
         done = rebuild(archive, channels, rules=rules)
         assert sorted(done.changed) == expected
     finally:
@@ -191,3 +195,20 @@ def test_a_changed_cleaning_rule_rewrites_exactly_the_affected_files(
         index.close()
     verify = scrapy("verify", root)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_verify_reports_a_damaged_warc_record(crawled: Crawled, tmp_path: Path) -> None:
+    archive = copy_of(crawled, tmp_path)
+    index = ArchiveIndex.for_archive(archive, create=False)
+    try:
+        version = next(iter(index.versions()))
+    finally:
+        index.close()
+    path = warc_dir(archive) / version.warc_file
+    data = bytearray(path.read_bytes())
+    data[version.warc_offset + version.warc_length // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    verify = scrapy("verify", archive)
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    (problem,) = verify.stdout.splitlines()
+    assert problem.startswith(f"WARC record of {version.doc_id}")

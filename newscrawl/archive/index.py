@@ -49,9 +49,11 @@ CREATE TABLE IF NOT EXISTS articles (
     last_updated TEXT,            -- ISO 8601, UTC
     pending_path TEXT,            -- a write in progress (see the module docstring)
     pending_sha256 TEXT,
-    missing_since TEXT,           -- its file found missing (reindex), till restored
-    withdrawn_at TEXT,            -- its page answered 404/410 since (ISO 8601, UTC)
-    withdrawn_status INTEGER      -- ... with this status
+    missing_since TEXT,
+    withdrawn_at TEXT,
+    withdrawn_status INTEGER
+    -- missing_since: its file found missing (reindex), till restored;
+    -- withdrawn_*: since when (ISO 8601, UTC) its page answers 404 or 410, which.
 );
 """
 # Version 2: the change journal (`scrapy changes`), written in the transaction of

@@ -1,0 +1,264 @@
+"""The cost of the raw capture (issue 11), run by hand; prints what README wants.
+
+``python -m benchmarks.capture --articles 1000 --repeat 3``:
+
+1. CPU per article of three crawls of the same replica, serving gzip-encoded pages
+   as Sina does, interleaved (medians): the floor (``bare_lxml_gzip``: Scrapy
+   fetching + one lxml parse + one gzip of each page), ``sina_finance`` with the
+   capture on, and with it off.
+2. Disk: the WARC bytes per article page and per feed page of the capturing crawl.
+3. ``scrapy rebuild``'s speed over that archive, in process: unchanged code
+   (every article re-derived and compared), and every file missing (re-derived
+   and written through the archive owner).
+4. Redis memory per waiting hand-over (distributed mode), on a real redis-server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+
+from benchmarks.crawl import Run
+from newscrawl.archive.files import DEFAULT_PATH_TEMPLATE
+from newscrawl.archive.owner import Archive
+from newscrawl.archive.rebuild import rebuild
+from newscrawl.archive.warc import fetch_to_json, warc_dir, warc_files
+from newscrawl.sina.channels import DEFAULT_CHANNELS, load_channels
+from replica.crawl import PROJECT_ROOT, crawl_command
+
+BARE = {
+    "SPIDER_MODULES": "newscrawl.spiders,benchmarks.bare_spider",
+    "SPIDER_MIDDLEWARES": "{}",
+    "ITEM_PIPELINES": "{}",
+    "EXTENSIONS": "{}",
+}
+
+
+def start_replica(articles: int) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "replica", "--articles", str(articles), "--gzip"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().split()[2]
+
+
+def crawl(
+    name: str, spider: str, feed: str, articles: int, archive: Path, **extra: str
+) -> Run:
+    pages = str(articles // 50 + 2)
+    settings = {"SINA_FEED_PAGES": pages, "LOG_LEVEL": "WARNING", **extra}
+    if spider != "sina_finance":
+        settings |= BARE
+    argv = crawl_command(feed, archive, f"pages={pages}", settings=settings)
+    argv[argv.index("sina_finance")] = spider
+    if spider != "sina_finance":
+        argv = argv[: argv.index("-a")]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    log = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{name} failed:\n{log[-3000:]}")
+    return Run(
+        spider=name,
+        articles=articles,
+        wall_s=time.perf_counter() - started,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,
+        responses=articles,
+    )
+
+
+def disk(archive: Path) -> dict[str, float]:
+    """WARC bytes per article page and per feed page (response + request +
+    metadata records, gzip per record)."""
+    sizes: dict[str, list[int]] = {"article": [], "feed": []}
+    for path in warc_files(warc_dir(archive)):
+        with path.open("rb") as stream:
+            iterator = ArchiveIterator(stream)
+            kind = ""
+            for record in iterator:
+                iterator.read_to_end(record)
+                length = iterator.get_record_length()
+                uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                if record.rec_type in ("response", "revisit"):
+                    kind = "feed" if "/api/roll/get" in uri else "article"
+                    if uri.endswith("robots.txt"):
+                        kind = ""
+                    if kind:
+                        sizes[kind].append(length)
+                elif kind and record.rec_type in ("request", "metadata"):
+                    sizes[kind][-1] += length
+    return {k: statistics.mean(v) for k, v in sizes.items() if v}
+
+
+def rebuild_speed(archive: Path, repeat: int) -> dict[str, float]:
+    channels = load_channels(DEFAULT_CHANNELS)
+    results: dict[str, list[float]] = {"unchanged": [], "restore": []}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="newscrawl-rebuild-") as folder:
+            copy = Path(folder) / "archive"
+            shutil.copytree(archive, copy)
+            owner = Archive(copy, DEFAULT_PATH_TEMPLATE)
+            try:
+                started = time.perf_counter()
+                report = rebuild(owner, channels)
+                seconds = time.perf_counter() - started
+                results["unchanged"].append(report.same / seconds)
+                for path in copy.rglob("*.md"):
+                    if not path.relative_to(copy).parts[0].startswith("."):
+                        path.unlink()
+                started = time.perf_counter()
+                report = rebuild(owner, channels)
+                seconds = time.perf_counter() - started
+                results["restore"].append(len(report.appeared) / seconds)
+            finally:
+                owner.close()
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def handover_memory(archive: Path, count: int = 200) -> dict[str, float] | None:
+    """Redis memory per waiting hand-over: real messages (an article and its raw
+    fetch) pushed onto a list of a fresh redis-server."""
+    server = shutil.which("redis-server")
+    if server is None:
+        return None
+    import redis
+
+    from newscrawl.archive.rebuild import derive
+    from newscrawl.distributed.codec import encode_item
+
+    owner = Archive(archive, DEFAULT_PATH_TEMPLATE)
+    channels = load_channels(DEFAULT_CHANNELS)
+    messages: list[bytes] = []
+    plain: list[bytes] = []
+    try:
+        for row in list(owner.index.rows())[:count]:
+            (version,) = owner.versions(row.doc_id)
+            record = owner.read(version)
+            article = derive(record, channels).article
+            assert article is not None
+            plain.append(encode_item(article))
+            from newscrawl.archive.warc import Fetched
+
+            article.fetch = fetch_to_json(
+                Fetched(record.url, record.status, record.headers, record.payload, []),
+                record.metadata,
+            )
+            messages.append(encode_item(article))
+    finally:
+        owner.close()
+    with tempfile.TemporaryDirectory(prefix="newscrawl-redis-") as folder:
+        port = 16379 + os.getpid() % 1000
+        process = subprocess.Popen(
+            [server, "--port", str(port), "--save", "", "--dir", folder],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            client = redis.Redis(port=port)
+            for _ in range(50):
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.1)
+            before = int(client.info("memory")["used_memory"])
+            for message in messages:
+                client.lpush("items", message)
+            after = int(client.info("memory")["used_memory"])
+        finally:
+            process.terminate()
+            process.wait()
+    return {
+        "message_before_kb": statistics.mean(map(len, plain)) / 1024,
+        "message_kb": statistics.mean(map(len, messages)) / 1024,
+        "redis_kb_per_waiting": (after - before) / len(messages) / 1024,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.capture")
+    parser.add_argument("--articles", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    replica, feed = start_replica(args.articles)
+    # The replica serves its fixture pages too: the feed lists them all.
+    total = args.articles + 3
+    runs: dict[str, list[Run]] = {"floor": [], "capture on": [], "capture off": []}
+    keep = Path(tempfile.mkdtemp(prefix="newscrawl-capture-"))
+    try:
+        for turn in range(args.repeat):
+            with tempfile.TemporaryDirectory(prefix="newscrawl-bench-") as folder:
+                runs["floor"].append(
+                    crawl("floor", "bare_lxml_gzip", feed, total, Path(folder) / "a")
+                )
+            with tempfile.TemporaryDirectory(prefix="newscrawl-bench-") as folder:
+                runs["capture off"].append(
+                    crawl(
+                        "capture off",
+                        "sina_finance",
+                        feed,
+                        total,
+                        Path(folder) / "a",
+                        ARCHIVE_WARC_ENABLED="False",
+                    )
+                )
+            target = keep / "archive" if turn == 0 else None
+            with tempfile.TemporaryDirectory(prefix="newscrawl-bench-") as folder:
+                runs["capture on"].append(
+                    crawl(
+                        "capture on",
+                        "sina_finance",
+                        feed,
+                        total,
+                        target or Path(folder) / "a",
+                    )
+                )
+    finally:
+        replica.terminate()
+        replica.wait()
+    floor = statistics.median(r.cpu_s for r in runs["floor"])
+    print(f"{total} articles, {args.repeat} runs each, medians (CPU = user + sys):")
+    for name, measured in runs.items():
+        cpu = statistics.median(r.cpu_s for r in measured)
+        print(
+            f"  {name:>12}: {cpu:6.2f} s CPU, {cpu / total * 1000:5.2f} ms/article,"
+            f" {cpu / floor:.2f}× floor,"
+            f" {statistics.median(r.max_rss_mb for r in measured):.0f} MB"
+        )
+    archive = keep / "archive"
+    sizes = disk(archive)
+    print(f"  WARC per article page: {sizes['article'] / 1024:.1f} KB")
+    print(f"  WARC per feed page:    {sizes['feed'] / 1024:.1f} KB")
+    speed = rebuild_speed(archive, args.repeat)
+    print(
+        f"  rebuild: {speed['unchanged']:.0f} articles/s unchanged,"
+        f" {speed['restore']:.0f} articles/s restoring every file"
+    )
+    memory = handover_memory(archive)
+    if memory:
+        print(
+            f"  hand-over: {memory['message_before_kb']:.1f} KB without the fetch,"
+            f" {memory['message_kb']:.1f} KB with it;"
+            f" Redis {memory['redis_kb_per_waiting']:.1f} KB per waiting article"
+        )
+    shutil.rmtree(keep)
+
+
+if __name__ == "__main__":
+    main()
