@@ -378,34 +378,80 @@ def _record_of(record: ArcWarcRecord) -> Record:
 
 def read_capture(folder: Path, file: str, offset: int, length: int) -> Record:
     """The response record at ``offset`` of ``file``, checked against its digest,
-    with the metadata record written after it. DamagedRecordError if unreadable."""
+    with the metadata record written after it. DamagedRecordError if unreadable.
+
+    Read by hand rather than through warcio's iterator: ``rebuild`` reads one
+    record per article, and the three gzip members of a fetch are all we need.
+    """
     path = folder / file
     try:
         with path.open("rb") as stream:
             stream.seek(offset)
-            data = stream.read(length + 64 * 1024)
+            # The request and metadata records that follow are well under 16 KB.
+            data = stream.read(length + 16 * 1024)
     except OSError as exc:
         raise DamagedRecordError(f"{file}: {exc.strerror or exc}") from exc
+    where = f"{file}@{offset}"
     try:
-        records = ArchiveIterator(io.BytesIO(data), check_digests=False)
-        first = next(records)
-        if first.rec_type != "response":
-            raise DamagedRecordError(f"{file}@{offset}: a {first.rec_type} record")
-        found = _record_of(first)
-        metadata = None
-        for record in records:
-            if record.rec_type == "metadata":
-                metadata = _metadata(record.content_stream().read())
-                break
-            if record.rec_type != "request":
-                break
-    except DamagedRecordError:
-        raise
-    except Exception as exc:
-        raise DamagedRecordError(f"{file}@{offset}: unreadable ({exc})") from exc
+        members = _members(data, 3)
+        kind, fields, block = members[0]
+    except (zlib.error, ValueError, IndexError) as exc:
+        raise DamagedRecordError(f"{where}: unreadable ({exc})") from exc
+    if kind != "response":
+        raise DamagedRecordError(f"{where}: a {kind} record")
+    head, sep, payload = block.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status_line = lines[0].split(" ", 2)
+    if not sep or len(status_line) < 2 or not status_line[1].isdigit():
+        raise DamagedRecordError(f"{where}: no HTTP response in the record")
+    headers = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.append((name.strip(), value.strip()))
+    metadata = None
+    for other_kind, _, other in members[1:]:
+        if other_kind == "metadata":
+            metadata = _metadata(other)
+    found = Record(
+        url=fields.get("warc-target-uri", ""),
+        date=fields.get("warc-date", ""),
+        status=int(status_line[1]),
+        headers=headers,
+        payload=payload,
+        payload_digest=fields.get("warc-payload-digest", ""),
+        metadata=metadata,
+    )
     if payload_digest(found.payload) != found.payload_digest:
-        raise DamagedRecordError(f"{file}@{offset}: payload digest mismatch")
-    return Record(**{**asdict(found), "metadata": metadata})
+        raise DamagedRecordError(f"{where}: payload digest mismatch")
+    return found
+
+
+def _members(data: bytes, most: int) -> list[tuple[str, dict[str, str], bytes]]:
+    """Up to ``most`` whole records at the start of ``data``: (WARC-Type, WARC
+    headers by lower-case name, block). The first must be whole (ValueError)."""
+    found: list[tuple[str, dict[str, str], bytes]] = []
+    position = 0
+    while len(found) < most and position < len(data):
+        inflate = zlib.decompressobj(31)
+        try:
+            record = inflate.decompress(data[position:])
+        except zlib.error:
+            if not found:
+                raise
+            break
+        if not inflate.eof or not _whole_record(record):
+            if not found:
+                raise ValueError("a truncated record")
+            break
+        position = len(data) - len(inflate.unused_data)
+        head, _, rest = record.partition(b"\r\n\r\n")
+        fields = {}
+        for line in head.decode("utf-8", "replace").split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        size = int(fields.get("content-length", "0"))
+        found.append((fields.get("warc-type", ""), fields, rest[:size]))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
