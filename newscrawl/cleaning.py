@@ -168,6 +168,11 @@ class Rules:
     - ``inline``: text removed from inside paragraphs (``InlineRule``);
     - ``comment_ranges``: ``(kind, start, end)``, everything between a comment
       containing ``start`` and the next sibling comment containing ``end``;
+    - ``cut_ranges``: ``(kind, start, end)``, the markup from a comment containing
+      ``start`` to the next comment containing ``end`` (and the spaces after it)
+      cut out of the HTML before it is parsed, wherever the two comments sit:
+      an insert set mid-sentence whose table made the page's parser close the
+      paragraph around it, so that the sentence is whole again;
     - ``unlinked``: ``(kind, parent selector, link selector)``, links that keep
       their text and lose their ``href``;
     - ``image_sources``: ``(kind, substring of src)``, images removed;
@@ -181,6 +186,7 @@ class Rules:
     texts: tuple[TextRule, ...] = ()
     inline: tuple[InlineRule, ...] = ()
     comment_ranges: tuple[tuple[str, str, str], ...] = ()
+    cut_ranges: tuple[tuple[str, str, str], ...] = ()
     unlinked: tuple[tuple[str, str, str], ...] = ()
     image_sources: tuple[tuple[str, str], ...] = ()
     spacer_paths: tuple[str, ...] = ()
@@ -277,6 +283,20 @@ class _CompiledRules:
         )
         self.inline = [(r.kind, r.needle, re.compile(r.pattern)) for r in rules.inline]
         self.comment_ranges = rules.comment_ranges
+        # A comment is "<!--" up to the first "-->"; the range ends at the first
+        # comment holding the end marker after it.
+        self.cut_ranges = [
+            (
+                kind,
+                start,
+                re.compile(
+                    rf"<!--(?:(?!-->).)*?{re.escape(start)}.*?"
+                    rf"<!--(?:(?!-->).)*?{re.escape(end)}(?:(?!-->).)*-->\s*",
+                    re.S,
+                ),
+            )
+            for kind, start, end in rules.cut_ranges
+        ]
         self.unlinked = [
             (kind, parse_selector(parent), parse_selector(link))
             for kind, parent, link in rules.unlinked
@@ -332,11 +352,15 @@ def clean_body(html: str, base_url: str, rules: Rules = NO_RULES) -> CleanedBody
     """Clean the inner HTML of an article container by the policy of FORMAT.md,
     removing what ``rules`` say is the site's boilerplate."""
     removed: Counter[str] = Counter()
+    compiled = rules.compiled()
+    for kind, start, cut in compiled.cut_ranges:
+        if start in html:
+            html, count = cut.subn("", html)
+            removed[kind] += count
     body = _parse(html)
     if body is None:
         removed["unparsable"] += 1
         return CleanedBody("", None, MappingProxyType(dict(removed)))
-    compiled = rules.compiled()
     _Pruner(base_url, removed, compiled).prune(body)
     _drop_by_text(body, removed, compiled)
     first_image = next(body.iter("img"), None)

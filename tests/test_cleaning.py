@@ -760,3 +760,19 @@ def test_hidden_elements_go_when_the_rules_say_so() -> None:
     assert "share" in cleaning.clean_body(html, BASE).html
     hidden = cleaning.clean_body(html, BASE, cleaning.Rules(drop_hidden=True))
     assert hidden.html == "<p>正文</p>" and hidden.image is None
+
+
+def test_cut_ranges_go_before_parsing_and_only_when_closed() -> None:
+    rules = cleaning.Rules(cut_ranges=(("ad", "AD_BEGIN", "AD_END"),))
+    # Closed: the markup between the comments goes, wherever the parser put them.
+    html = (
+        "<p>一二<!-- AD_BEGIN --></p><table><tr><td>广告</td></tr></table>"
+        "<!--AD_END-->\n三</p>"
+    )
+    result = cleaning.clean_body(html, BASE, rules)
+    assert result.html == "<p>一二三</p>"
+    assert result.removed["ad"] == 1
+    # Never closed: only the comment goes.
+    result = cleaning.clean_body("<p>一<!--AD_BEGIN-->二</p><p>三</p>", BASE, rules)
+    assert result.html == "<p>一二</p>\n<p>三</p>"
+    assert not result.removed.get("ad")
