@@ -156,3 +156,21 @@ def test_a_series_list_goes_with_its_heading() -> None:
     )
     result = clean_body(BEFORE + html + AFTER, BASE, SINA_RULES)
     assert result.html == BEFORE + "\n" + AFTER
+
+
+def test_the_2005_picture_in_picture_ad_goes_and_the_sentence_is_whole() -> None:
+    # http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml: the page's
+    # parser closed the paragraph at the ad's table, as in the body handed over.
+    html = (
+        "<p>　　医生孙启勤意外地获得了5<!--NEWSZW_HZH_BEGIN--></p><table align=left>"
+        '<tr><td><a href="http://chanye.finance.sina.com.cn/focus/cfj/index.shtml">'
+        '<img src="http://image2.sina.com.cn/chye/temp/U435P111T7D471F130DT2004032919'
+        '1644.jpg" height="300" width="400"></a></td></tr></table>'
+        "<!--NEWSZW_HZH_END-->00万元的体彩大奖。\n\n"
+    )
+    result = clean_body(BEFORE + html + AFTER, BASE, SINA_RULES)
+    assert result.html == (
+        BEFORE + "\n<p>　　医生孙启勤意外地获得了500万元的体彩大奖。\n</p>\n" + AFTER
+    )
+    assert result.removed.get("ad") == 1, dict(result.removed)
+    assert result.image is None

@@ -141,6 +141,16 @@ COMMENT_RANGES: tuple[tuple[str, str, str], ...] = (
     ("qr_block", "文末二维码 start", "文末二维码 end"),
 )
 
+CUT_RANGES: tuple[tuple[str, str, str], ...] = (
+    # 2004-2006 pages set a picture-in-picture ad, a <table align=left> of an image
+    # or a Flash movie, inside a sentence of the article: "获得了5<!--NEWSZW_HZH_BEGIN
+    # --><table …>…</table><!--NEWSZW_HZH_END-->00万元"
+    # (http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml,
+    # http://bj.house.sina.com.cn/p/2005-03-31/031868306.html); the pages' own
+    # print view cuts the same range (strAdBegin / strAdEnd in doPrint()).
+    ("ad", "NEWSZW_HZH_BEGIN", "NEWSZW_HZH_END"),
+)
+
 UNLINKED: tuple[tuple[str, str, str], ...] = (
     # Stock names are linked to their quote page and followed by a live quote:
     # <span id="stock_sh000300"><a class="keyword" href="...">沪深300</a></span>
@@ -164,6 +174,7 @@ SINA_RULES = Rules(
     texts=TEXTS,
     inline=INLINE,
     comment_ranges=COMMENT_RANGES,
+    cut_ranges=CUT_RANGES,
     unlinked=UNLINKED,
     image_sources=IMAGE_SOURCES,
     spacer_paths=SPACER_PATHS,
