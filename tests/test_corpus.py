@@ -83,10 +83,6 @@ KNOWN_WRONG = {
         "a WeChat repost: the account's banner GIF comes first (taken as headimg) and"
         " its 本期精彩回顾 / 长按二维码 footer stays; one page is not enough for a rule"
     ),
-    "news-2010-artibody-20314487": (
-        "a 2010 Flash player inside the body: its thumbnail becomes the headimg and"
-        " its 播放视频 / 视频： lines stay"
-    ),
 }
 
 #: Lines of the per-template table, printed by tests/conftest.py at the end.

@@ -158,6 +158,36 @@ def test_a_series_list_goes_with_its_heading() -> None:
     assert result.html == BEFORE + "\n" + AFTER
 
 
+def test_the_2010_flash_player_and_video_promo_go() -> None:
+    # http://news.sina.com.cn/w/2010-05-20/230720314487.shtml: the player inside a
+    # sentence, between its template comments; the promo (thumbnail, 播放视频)
+    # after the article.
+    html = (
+        "<P>　　把宵禁期限<!-- 播放器 begin -->\n<!-- flash player begin -->\n"
+        '<STYLE type="text/css">.contentPlayer{float:left;}</STYLE>\n'
+        '<SPAN class="contentPlayer"><SPAN class="cp_player" id="p_player">'
+        '<EMBED src="http://p.you.video.sina.com.cn/swf/BokerPlayerV3_1_1_100401.swf">'
+        '</SPAN><SPAN class="cp_tit"><A href="http://video.sina.com.cn/news/w/v/'
+        '2010-05-20/201760744.shtml">视频：泰国延长曼谷宵禁三天 红衫军陆续返乡</A>'
+        '</SPAN><SPAN class="cp_from">来源：东方卫视转《新闻联播》</SPAN></SPAN>\n'
+        '<SCRIPT type="text/javascript">SinaBokePlayer_o.showFlashPlayer();</SCRIPT>\n'
+        "<!-- flash player end -->\n<!-- 播放器 end -->\n\n延长到22日。</P>"
+        '<!-- 2009-08-04 zhaokai begin -->\n<BR>\n<DIV class="blk-video">'
+        '<DIV class="blk-video-l"><A href="http://video.sina.com.cn/news/w/v/'
+        '2010-05-20/201760744.shtml"><IMG src="http://i1.sinaimg.cn/dy/news/w/v/'
+        '2010-05-20/U3458P1T334D60744F9098DT20100520201838.jpg" width="94" '
+        'height="71"></A></DIV><DIV class="blk-video-r"><DIV class="blk-v-tit">'
+        "<A href=#>泰国延长曼谷宵禁三天 红衫军陆续返乡</A></DIV>"
+        '<DIV class="blk-v-from">来源：东方卫视转《新闻联播》</DIV>'
+        '<A href=# class="blk-v-play">播放视频</A></DIV></DIV>\n'
+        '<DIV class="clearcl"></DIV>\n<!-- 2009-08-04 zhaokai end -->'
+    )
+    result = clean_body(BEFORE + html + AFTER, BASE, SINA_RULES)
+    assert result.html == BEFORE + "\n<p>　　把宵禁期限延长到22日。</p>\n" + AFTER
+    assert result.removed.get("video") == 2, dict(result.removed)
+    assert result.image is None
+
+
 def test_the_2005_picture_in_picture_ad_goes_and_the_sentence_is_whole() -> None:
     # http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml: the page's
     # parser closed the paragraph at the ad's table, as in the body handed over.

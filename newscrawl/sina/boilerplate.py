@@ -56,6 +56,14 @@ ELEMENTS: tuple[tuple[str, str], ...] = (
     # (https://tech.sina.com.cn/t/2019-09-11/doc-iicezzrq4972166.shtml).
     ("video", ".video-2017"),
     ("video", ".artical-player-wrap"),
+    # 2009-2011 GB2312 pages: the Flash player set inside a paragraph
+    # (<span class="contentPlayer"><span class="cp_player"><embed …></span>
+    # <span class="cp_tit"><a …>视频：…</a></span><span class="cp_from">来源：…</span>)
+    # and the video promo after the article (<div class="blk-video"><div
+    # class="blk-video-l"><a><img …thumbnail…></a></div>…<a class="blk-v-play">播放视频
+    # </a></div>) (http://news.sina.com.cn/w/2010-05-20/230720314487.shtml).
+    ("video", ".contentPlayer"),
+    ("video", ".blk-video"),
     # "点击进入专题：<a>聚焦香港局势</a>" under news articles.
     ("related", ".wap_special"),
     # Mobile pages' hidden share image (SINA.md).
@@ -149,6 +157,11 @@ CUT_RANGES: tuple[tuple[str, str, str], ...] = (
     # http://bj.house.sina.com.cn/p/2005-03-31/031868306.html); the pages' own
     # print view cuts the same range (strAdBegin / strAdEnd in doPrint()).
     ("ad", "NEWSZW_HZH_BEGIN", "NEWSZW_HZH_END"),
+    # 2009-2011 pages set the Flash player, its styles and scripts inside a
+    # sentence: "宵禁期限<!-- 播放器 begin --><!-- flash player begin -->…
+    # <!-- 播放器 end -->\n\n延长到22日"
+    # (http://news.sina.com.cn/w/2010-05-20/230720314487.shtml).
+    ("video", "播放器 begin", "播放器 end"),
 )
 
 UNLINKED: tuple[tuple[str, str, str], ...] = (
