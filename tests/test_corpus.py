@@ -78,12 +78,7 @@ class CorpusRun:
 
 #: Pages the crawl is known to get wrong, and why: each is an expected failure
 #: (strict: once right, it must leave this list), and counts as not fully right.
-KNOWN_WRONG = {
-    "news-2017-artibody-fyinwmp0119643": (
-        "a WeChat repost: the account's banner GIF comes first (taken as headimg) and"
-        " its 本期精彩回顾 / 长按二维码 footer stays; one page is not enough for a rule"
-    ),
-}
+KNOWN_WRONG: dict[str, str] = {}
 
 #: Lines of the per-template table, printed by tests/conftest.py at the end.
 SUMMARY: list[str] = []

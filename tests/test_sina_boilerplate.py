@@ -204,3 +204,38 @@ def test_the_2005_picture_in_picture_ad_goes_and_the_sentence_is_whole() -> None
     )
     assert result.removed.get("ad") == 1, dict(result.removed)
     assert result.image is None
+
+
+def test_a_wechat_reposts_banner_and_footer_go() -> None:
+    # http://news.sina.com.cn/o/2017-07-27/doc-ifyinwmp0119643.shtml
+    html = (
+        '<p><img style="max-width:500px" src="http://n.sinaimg.cn/translate/20170722/'
+        'bkrC-fyiiahy5949571.gif" img-size="900,270"></p>\n'
+        "<p>遗憾！孙杨800自仅获第五。</p>\n<p><br></p>\n"
+        "<p>来源：新浪体育、凤凰体育</p>\n<p><br></p><br>\n<p>本期精彩回顾</p>\n"
+        "<p><br></p>\n<p>呵呵，想和中国人PK数学，再回去学个100年吧！<br></p>\n"
+        "<p><br></p>\n<p>孙杨又赢了！霍顿这回连仰视的机会都没有</p>\n<p><br></p>\n"
+        '<p><br></p><img style="max-width:500px" src="http://n.sinaimg.cn/translate/'
+        '20170722/s3MK-fyiiahy5949770.jpg">\n<p>ID：huanqiu-com<br>长按二维码，关注环环'
+        '</p><img style="max-width:500px" src="http://n.sinaimg.cn/translate/20170722/'
+        'lSAn-fyiiahy5949859.png" img-size="10,158"><img style="max-width:500px" '
+        'src="http://n.sinaimg.cn/translate/20170722/1-05-fyiiahy5949895.jpg" '
+        'img-size="430,430">【本文来自微信公众号“环球网”】\n\t\n'
+    )
+    result = clean_body(html, BASE, SINA_RULES)
+    assert result.html == (
+        "<p>遗憾！孙杨800自仅获第五。</p>\n<p>来源：新浪体育、凤凰体育</p>\n"
+        "<p>【本文来自微信公众号“环球网”】</p>"
+    )
+    assert result.image is None
+    assert result.removed.get("banner") == 1
+    assert result.removed.get("wechat_footer"), dict(result.removed)
+
+
+def test_a_heading_of_past_posts_without_a_qr_code_goes_alone() -> None:
+    html = (
+        "<p>精彩回顾</p><p>　　一个不短的段落，它是文章的正文，不是往期文章的标题。</p>"
+    )
+    assert clean_body(html, BASE, SINA_RULES).html == html.removeprefix(
+        "<p>精彩回顾</p>"
+    )

@@ -96,6 +96,22 @@ TEXTS: tuple[TextRule, ...] = (
         max_length=80,
         with_adjacent_images=True,
     ),
+    # The footer of a WeChat account's post that Sina reposts as is: a heading,
+    # the titles of its past posts (plain text: the import drops their links),
+    # its banner and its QR code (<p>本期精彩回顾</p>…<img …><p>ID：huanqiu-com
+    # <br>长按二维码，关注环环</p><img …>) (http://news.sina.com.cn/o/2017-07-27/
+    # doc-ifyinwmp0119643.shtml); 2018 pages put the same footer in an
+    # <!--article_adlist[…长按识别二维码…]article_adlist--> comment
+    # (http://finance.sina.com.cn/china/gncj/2018-04-11/doc-ifyuwqez8904166.shtml).
+    TextRule(
+        "wechat_footer",
+        _BLOCKS,
+        pattern=r"(?:本期|往期|近期)?精彩回顾[:：]?",
+        max_length=8,
+        through=r"长按(?:识别)?(?:图中)?二维码",
+        through_block=40,
+        through_blocks=20,
+    ),
     # Comment widgets and counts.
     TextRule(
         "comments",
@@ -176,6 +192,14 @@ IMAGE_SOURCES: tuple[tuple[str, str], ...] = (
     ("chart", "sinajs.cn/newchart"),
 )
 
+#: A WeChat post reposted as is opens with the account's animated banner, a GIF
+#: before the first line of text (<p><img src="http://n.sinaimg.cn/translate/
+#: 20170722/bkrC-fyiiahy5949571.gif"></p><p>遗憾！孙杨800自仅获第五。</p>,
+#: http://news.sina.com.cn/o/2017-07-27/doc-ifyinwmp0119643.shtml). No other page
+#: of the corpora keeps a GIF in its body: market charts are GIFs too, and go by
+#: IMAGE_SOURCES.
+LEADING_IMAGE_PATHS = (("banner", ".gif"),)
+
 #: Old pages space image and caption with a 1x5 transparent GIF:
 #: <img src="http://i0.sinaimg.cn/home/c.gif" height="5" width="1">
 #: (https://ent.sina.com.cn/y/2009-11-09/13482762951.shtml)
@@ -190,6 +214,7 @@ SINA_RULES = Rules(
     cut_ranges=CUT_RANGES,
     unlinked=UNLINKED,
     image_sources=IMAGE_SOURCES,
+    leading_image_paths=LEADING_IMAGE_PATHS,
     spacer_paths=SPACER_PATHS,
     drop_hidden=True,
 )
