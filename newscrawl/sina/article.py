@@ -1,8 +1,9 @@
 """Fields of a Sina article page: title, instants, outlet, doc id, body, keywords.
 
-Three templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``,
+Four templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``,
 ``div#artibody`` / ``div#article``), the 2009-2012 GB2312 pages
-(``h1#artibodyTitle``, ``span#pub_date``) and the mobile pages of finance.sina.cn
+(``h1#artibodyTitle``, ``span#pub_date``), the 2004-2006 table pages (``th.f24``,
+the date row under it, ``td.l17``) and the mobile pages of finance.sina.cn
 (``h1.art_tit_h1``, ``section.art_content``). Every function takes a parsed page (an
 lxml tree, see ``encoding.parse_document``) and returns plain values; the spider
 decides what to do with missing ones.
