@@ -41,9 +41,13 @@ from newscrawl.distributed.addon import DistributedMode
 from newscrawl.distributed.codec import Seen, decode, encode_item, encode_seen
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.middleware import SharedArchivedArticlesMiddleware
-from newscrawl.distributed.runs import Membership
+from newscrawl.distributed.runs import RESTORED, Membership, restore_unfinished
 from newscrawl.distributed.shared import Keys, shown_url
-from newscrawl.distributed.writer import ArchiveWriter, WriterClaimedError
+from newscrawl.distributed.writer import (
+    ArchiveWriter,
+    WriterClaimedError,
+    WriterClaimLostError,
+)
 from newscrawl.items import Article
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
 from newscrawl.sina.dates import BEIJING
@@ -209,13 +213,15 @@ class Deployment:
         )
         return self._start(name, argv)
 
-    def writer(self, name: str, *options: str) -> Proc:
-        """A writer, once it has published the archived ids (start it first)."""
+    def writer(self, name: str, *options: str, wait: bool = True) -> Proc:
+        """A writer, once it has published the archived ids (unless not ``wait``)."""
         argv = [sys.executable, "-m", "scrapy", "writer", *options]
         argv += ["-s", f"REDIS_URL={self.server.url}"]
         argv += ["-s", f"ARCHIVE_DIR={self.archive}"]
         argv += ["-s", f"REDIS_WORKER_TIMEOUT={WORKER_TIMEOUT}"]
         proc = self._start(name, argv)
+        if not wait:
+            return proc
         wait_for(
             lambda: "taking hand-overs" in proc.text() or proc.popen.poll() is not None,
             "the writer to start",
@@ -1106,3 +1112,138 @@ def test_a_worker_that_joins_with_other_pages_reads_the_run_s(
     pages = {re.search(r"[?&]page=(\d+)", r)[1] for r in replica.feed_requests()}  # type: ignore[index]
     assert pages == {"1"}
     assert len(replica.article_requests()) == 50
+
+
+# --- Workers started before the writer, after Redis lost its data ---------------------
+
+
+def test_a_run_started_without_the_marker_leaves_the_one_put_back(
+    redis_server: RedisServer,
+) -> None:
+    client = redis_server.client()
+    a = member(redis_server, "a")
+    # Redis lost its data: the run starts without the marker, and stops at the
+    # first feed page it knows.
+    assert a.join("run-1").resuming is False
+    assert client.get(KEYS.unfinished) == b"run-1"
+    # The writer puts back its archive's copy mid-run: not the run's marker.
+    assert restore_unfinished(client, KEYS) is True
+    assert client.get(KEYS.unfinished) == RESTORED.encode()
+    assert a.leave(finished=True) is True
+    # Run 1 ended cleanly, but did not read every page: the marker stays.
+    assert client.get(KEYS.unfinished) == RESTORED.encode()
+    joined = a.join("run-2")
+    assert joined.resuming is True
+    # Run 2 reads every page: its own marker now, nothing to put back.
+    assert restore_unfinished(client, KEYS) is False
+    assert client.get(KEYS.unfinished) == b"run-2"
+    assert a.leave(finished=True) is True
+    assert not client.exists(KEYS.unfinished)
+    # A dead run's marker is kept as it is.
+    b = member(redis_server, "b")
+    b.join("run-3")
+    assert b.leave(finished=False) is True
+    assert restore_unfinished(client, KEYS) is False
+    assert client.get(KEYS.unfinished) == b"run-3"
+
+
+def test_workers_started_before_the_writer_after_redis_lost_its_data_lose_nothing(
+    deployment: Deployment, small_expected: dict[str, bytes]
+) -> None:
+    replica = deployment.replica
+    client = deployment.client()
+    # The archive of a run that died after its first feed page: the newest 50
+    # articles, and the writer's copy of the unfinished-run marker. Redis has
+    # lost its data (the queue, the marker, the archived ids).
+    first = run_crawl(replica.feed_url, deployment.archive, "pages=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    marker = deployment.archive / ".newscrawl" / "crawl.unfinished"
+    marker.touch()
+    replica.clear_log()
+    # A worker starts the run before the writer (the writer stopped at the
+    # outage; cron goes on); it takes long enough for the writer to start.
+    early = Membership(client, KEYS, "early", timeout=PATIENCE)
+    assert early.join("run-early").resuming is False
+    writer = deployment.writer("writer")
+    # Another worker joins the run: the archived ids are published now, page 1
+    # holds nothing new, the run (not reading every page) stops there.
+    worker = deployment.worker("worker")
+    wait_for(lambda: "Idle: waiting" in worker.text(), "the worker to wait, idle")
+    assert early.idle() == 0
+    assert early.leave(finished=True) is False
+    assert worker.wait() == 0, worker.text()[-3000:]
+    assert replica.article_requests() == []
+    # The run ended cleanly, but did not make up for the dead one: both copies
+    # of the marker stay, and the next run reads every feed page.
+    assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    assert client.exists(KEYS.unfinished)
+    assert marker.exists()
+    assert "the last run did not finish" in writer.text()
+    writer = deployment.writer("writer-again")
+    (again,) = deployment.run_workers(1, prefix="again")
+    assert again.popen.returncode == 0, again.text()[-3000:]
+    assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    assert article_files(deployment.archive) == small_expected
+    assert len(replica.article_requests()) == SMALL - 50
+    # That run read every page and ended cleanly: the marker is gone, both copies.
+    assert not client.exists(KEYS.unfinished)
+    assert not marker.exists()
+
+
+# --- A writer that lost its claim ----------------------------------------------------
+
+
+def writer_of(server: RedisServer, root: Path) -> ArchiveWriter:
+    settings = get_project_settings()
+    settings.set("ARCHIVE_DIR", str(root), priority="cmdline")
+    settings.set("REDIS_URL", server.url, priority="cmdline")
+    settings.set("REDIS_WORKER_TIMEOUT", WORKER_TIMEOUT, priority="cmdline")
+    return ArchiveWriter.from_settings(settings)
+
+
+def test_a_writer_that_lost_its_claim_writes_nothing_more(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    paused = writer_of(redis_server, tmp_path / "paused")
+    paused.claim()
+    message = encode_item(sample_article())
+    paused.handoff.put(message)
+    assert paused.handoff.take(0) == message
+    # Paused (SIGSTOP) past its claim with the article in hand: the claim runs
+    # out, and the writer of another archive takes over, with that article.
+    client.delete(KEYS.writer)
+    other = writer_of(redis_server, tmp_path / "other")
+    other.claim()
+    assert other.recover() == 1
+    # The paused writer runs again: it writes nothing, in its archive or Redis.
+    with pytest.raises(WriterClaimLostError, match="lost its claim"):
+        paused.write(message)
+    assert article_files(tmp_path / "other") != {}
+    assert article_files(tmp_path / "paused") == {}
+    assert client.llen(KEYS.processing) == 0
+    assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}
+    # Its claim ran out and nobody took it: it still writes nothing, as another
+    # writer may have come and gone meanwhile.
+    other.release()
+    paused.handoff.put(message)
+    assert paused.handoff.take(0) == message
+    with pytest.raises(WriterClaimLostError):
+        paused.write(message)
+    assert article_files(tmp_path / "paused") == {}
+    assert client.lrange(KEYS.processing, 0, -1) == [message]
+    # Lost between the check and the end of the write (the window left): the
+    # file is written, but the writer publishes nothing and stops.
+    paused.claim()
+
+    def lost_meanwhile() -> None:
+        paused.hold()
+        client.set(KEYS.writer, "another:writer")
+
+    paused.archive.fence = lost_meanwhile
+    with pytest.raises(WriterClaimLostError, match="while writing an article"):
+        paused.write(message)
+    assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}
+    assert client.lrange(KEYS.processing, 0, -1) == [message]
+    paused.close()
+    other.close()
