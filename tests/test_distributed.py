@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import pickle
+import random
 import re
 import shutil
 import signal
@@ -23,6 +24,7 @@ import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -616,8 +618,6 @@ def _name(component: Any) -> str:
 
 def sample_article() -> Article:
     """An article with every field set, some of them awkward to carry."""
-    from datetime import UTC, datetime
-
     return Article(
         url="https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml",
         doc_id="ikmvwzxq0000001",
@@ -903,8 +903,6 @@ def test_a_bad_archived_entry_is_fetched_again_not_a_failed_run(
 
 
 def test_queued_requests_are_json_data_and_come_back_whole() -> None:
-    from datetime import UTC, datetime
-
     from newscrawl.distributed import serializer
     from newscrawl.sina.feed import FeedEntry
     from tests.test_spider import make_spider
@@ -1247,3 +1245,106 @@ def test_a_writer_that_lost_its_claim_writes_nothing_more(
     assert client.lrange(KEYS.processing, 0, -1) == [message]
     paused.close()
     other.close()
+
+
+# --- The loop: a writer killed again and again, Redis emptied once -------------------
+
+
+def test_a_writer_killed_five_times_and_redis_emptied_once_lose_nothing(
+    thousand: ThousandRun, tmp_path: Path
+) -> None:
+    """Issue 15's loop: three workers on 1,000 articles, the writer SIGKILLed five
+    times and started again, Redis restarted empty once (after a random kill),
+    writer and workers started in random orders; cron then runs workers until a
+    run made up for it all. The seed is printed: NEWSCRAWL_LOOP_SEED replays it."""
+    seed = int(os.environ.get("NEWSCRAWL_LOOP_SEED") or random.randrange(10**6))
+    print(f"\nloop test: NEWSCRAWL_LOOP_SEED={seed}")
+    rng = random.Random(seed)
+    replica = thousand.deployment.replica
+    replica.clear_log()
+    # No persistence: a restart brings Redis back empty.
+    server = RedisServer(tmp_path / "redis").start()
+    deployed = Deployment(replica, server, tmp_path, 21)
+    client = deployed.client()
+    since = datetime.now(UTC).isoformat()
+    writers: list[Proc] = []
+    workers: list[Proc] = []
+
+    def start_all(round_: int) -> None:
+        """Three workers and a writer, in a random order, a random while apart."""
+        names = ["writer", "worker0", "worker1", "worker2"]
+        rng.shuffle(names)
+        for name in names:
+            if name == "writer":
+                writers.append(deployed.writer(f"writer{len(writers)}", wait=False))
+            else:
+                workers.append(deployed.worker(f"{name}-{round_}"))
+            time.sleep(rng.uniform(0, 1.5))
+
+    def kill_writer() -> None:
+        """SIGKILL the writer a while into its work: some articles, or none."""
+        writer = writers[-1]
+        wait_for(lambda: "taking hand-overs" in writer.text(), "the writer to start")
+        wanted = rng.choice([0, rng.randint(20, 80)])
+        wait_for(
+            lambda: (
+                len(archived_paths(writer.text())) >= wanted
+                or (
+                    not any(w.popen.poll() is None for w in workers)
+                    and not client.llen(KEYS.items)
+                )
+            ),
+            f"the writer to archive {wanted} articles",
+        )
+        writer.kill()
+
+    try:
+        start_all(0)
+        emptied_after = rng.randint(1, 4)
+        for kill in range(1, 6):
+            kill_writer()
+            if kill == emptied_after:
+                server.stop()
+                for worker in workers:
+                    assert worker.wait() in (0, 6), worker.text()[-3000:]
+                server.start()
+                start_all(kill)
+            else:
+                time.sleep(rng.uniform(0, 2))
+                writers.append(deployed.writer(f"writer{len(writers)}", wait=False))
+        # Cron goes on: runs of three workers until one has made up for it all
+        # (one more at most: a run that read every page and ended cleanly).
+        for round_ in range(6, 9):
+            for worker in workers:
+                assert worker.wait() in (0, 6), worker.text()[-3000:]
+            if not client.exists(KEYS.unfinished):
+                break
+            workers += [deployed.worker(f"worker{i}-{round_}") for i in range(3)]
+        for worker in workers:
+            assert worker.wait() in (0, 6), worker.text()[-3000:]
+        assert not client.exists(KEYS.unfinished)
+        assert deployed.stop_writer(writers[-1]) == 0, writers[-1].text()[-3000:]
+        assert client.llen(KEYS.processing) == client.llen(KEYS.items) == 0
+        assert client.llen(KEYS.rejected) == 0
+    finally:
+        deployed.cleanup()
+        server.stop()
+    for proc in [*workers, *writers]:
+        assert "Traceback" not in proc.text(), proc.text()[-3000:]
+    assert [w.popen.returncode for w in writers[:-1]] == [-signal.SIGKILL] * 5
+    # Every article archived exactly once: one file each, created once.
+    assert article_files(deployed.archive) == thousand.expected
+    check = verify(deployed.archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+    archive = f"ARCHIVE_DIR={deployed.archive}"
+    changes = subprocess.run(
+        [sys.executable, "-m", "scrapy", "changes", "--since", since, "-s", archive],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        check=True,
+    )
+    listed = [json.loads(line) for line in changes.stdout.splitlines()]
+    assert Counter(c["path"] for c in listed) == Counter(thousand.expected.keys())
+    assert {c["change"] for c in listed} == {"created"}
