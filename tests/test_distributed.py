@@ -1188,15 +1188,34 @@ def test_workers_started_before_the_writer_after_redis_lost_its_data_lose_nothin
     assert not marker.exists()
 
 
-# --- A writer that lost its claim ----------------------------------------------------
-
-
 def writer_of(server: RedisServer, root: Path) -> ArchiveWriter:
     settings = get_project_settings()
     settings.set("ARCHIVE_DIR", str(root), priority="cmdline")
     settings.set("REDIS_URL", server.url, priority="cmdline")
     settings.set("REDIS_WORKER_TIMEOUT", WORKER_TIMEOUT, priority="cmdline")
     return ArchiveWriter.from_settings(settings)
+
+
+def test_the_writer_keeps_its_copy_of_the_marker_when_redis_restarts_empty(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "archive" / ".newscrawl" / "crawl.unfinished"
+    marker.parent.mkdir(parents=True)
+    marker.touch()
+    writer = writer_of(redis_server, tmp_path / "archive")
+    assert writer.restore_unfinished() is True
+    writer.mirror_unfinished()
+    # Redis restarts empty between two commands: the client reconnects, the
+    # marker is gone, and no run cleared it.
+    redis_server.stop()
+    redis_server.start()
+    writer.mirror_unfinished()
+    assert marker.exists()
+    assert redis_server.client().get(KEYS.unfinished) == RESTORED.encode()
+    writer.close()
+
+
+# --- A writer that lost its claim ----------------------------------------------------
 
 
 def test_a_writer_that_lost_its_claim_writes_nothing_more(

@@ -196,7 +196,7 @@ class ArchiveWriter:
             return
         if unfinished:
             self.archive.start_crawl()
-        elif self.client.info("server")["run_id"] != self._server:
+        elif self._server not in ("", self.client.info("server")["run_id"]):
             logger.warning(
                 "Redis restarted: the marker of the unfinished run is put back"
                 " (the next run reads every feed page)"
