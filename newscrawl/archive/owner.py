@@ -31,7 +31,7 @@ from newscrawl.archive.index import ArchiveIndex, IndexRow, index_path, state_di
 from newscrawl.archive.runlog import append_run, end_crawl, start_crawl
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
@@ -129,6 +129,9 @@ class Archive:
         self.run = run or new_run_id(self.started)
         #: Paths this session created, updated and moved: its runs-log line.
         self.changed: dict[str, list[str]] = {"created": [], "updated": [], "moved": []}
+        #: Called right before each article is written (raising stops the write):
+        #: the distributed writer checks there that it still holds its claim.
+        self.fence: Callable[[], None] = lambda: None
         self._index: ArchiveIndex | None = None
 
     @classmethod
@@ -235,6 +238,7 @@ class Archive:
         digest = sha256(data)
         index = self.index
         old = index.get(row.doc_id)
+        self.fence()
         if (
             old is not None
             and old.archived
