@@ -30,6 +30,14 @@ SINA_DEFAULT_CHANNELS = ["china"]
 SINA_FEED_PAGES = 10
 # Items asked per feed page; Sina caps it at 50.
 SINA_FEED_NUM = 50
+# A backfill (-a backfill=FROM[:TO]) reads the live feed this often, in seconds, so
+# that new articles still arrive while it holds the archive (0: never).
+SINA_BACKFILL_LIVE_EVERY = 300
+# Longest time, in seconds, a run spends failing to read its first feed page
+# (robots.txt and the feed, retries included) before it gives up with exit 3.
+SINA_FEED_GIVE_UP = 60
+# A long run logs "N of M articles, R/s, ETA" this often, in seconds (0: never).
+PROGRESS_INTERVAL = 10
 
 # --- The archive --------------------------------------------------------------
 # Where the archive lives; a relative path is relative to the project's folder (that

@@ -46,7 +46,7 @@ def check_categories(settings: BaseSettings) -> None:
                 ) from exc
 
 
-def hold_archive(settings: BaseSettings) -> ArchiveLock:
+def hold_archive(settings: BaseSettings, purpose: str = "") -> ArchiveLock:
     """Take the archive's lock for this process, and check its index opens.
 
     Raises ArchiveLockedError if another run holds it, OSError if the archive
@@ -54,7 +54,7 @@ def hold_archive(settings: BaseSettings) -> ArchiveLock:
     full: all before anything is fetched.
     """
     root = archive_root(settings)
-    lock = ArchiveLock(root)
+    lock = ArchiveLock(root, purpose)
     lock.acquire()
     try:
         if index_path(root).exists():
@@ -82,8 +82,22 @@ class Command(ScrapyCrawlCommand):
         crawler = self._create_crawler(spidercls)
         try:
             # A distributed worker never touches the archive: its writer holds it.
-            lock = None if distributed(self.settings) else hold_archive(self.settings)
+            backfill = "backfill" if opts.spargs.get("backfill") else ""
+            lock = (
+                None
+                if distributed(self.settings)
+                else hold_archive(self.settings, backfill)
+            )
         except ArchiveLockedError as exc:
+            if exc.purpose == "backfill" and not opts.spargs.get("backfill"):
+                # A backfill reads the live feed every SINA_BACKFILL_LIVE_EVERY
+                # seconds itself: this run's work is being done; cron sees success.
+                print(
+                    f"newscrawl: {exc}; it reads the live feed itself, nothing to do",
+                    file=sys.stderr,
+                )
+                self.exitcode = int(ExitStatus.OK)
+                return
             # One clear line and a status of its own: cron may simply try later.
             print(f"newscrawl: {exc}; not starting a second run", file=sys.stderr)
             self.exitcode = int(ExitStatus.LOCKED)
