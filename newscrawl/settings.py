@@ -57,6 +57,8 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     # One summary line and the exit status of the run.
     "newscrawl.extensions.RunOutcome": 500,
+    # "N of M articles, R/s, ETA" every PROGRESS_INTERVAL s; a bar on a terminal.
+    "newscrawl.progress.Progress": 510,
 }
 # A run fails (exit 4) when more than this share of its articles failed.
 RUN_MAX_FAILED_RATIO = 0.2
