@@ -17,7 +17,6 @@ from newscrawl.archive.owner import Archive, archive_root
 from newscrawl.extensions import ExitStatus
 from newscrawl.progress import Bar, terminal_bar
 
-
 #: Without a terminal, a progress line every this many files.
 LINE_EVERY = 5000
 

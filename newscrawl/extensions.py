@@ -57,6 +57,8 @@ class RunOutcome:
         self.exit_status = ExitStatus.OK
         #: Whether the run's summary and record were written (spider_closed ran).
         self.closed = False
+        #: The summary line, once the run is closed.
+        self.summary = ""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunOutcome:
@@ -116,14 +118,13 @@ class RunOutcome:
         self.exit_status = self.decide(counts, reason)
         self.stats.set_value("run/exit_status", int(self.exit_status))
         ok = self.exit_status == ExitStatus.OK
-        logger.log(
-            logging.INFO if ok else logging.ERROR,
-            "%s %s (%s): %s",
+        self.summary = "{} {} ({}): {}".format(
             self.label,
             "done" if ok else "FAILED",
             self.exit_status.name.lower().replace("_", " "),
             ", ".join(f"{n} {k}" for k, n in counts.items()),
         )
+        self.log_summary()
         if self.archive is not None:
             try:
                 self.archive.record_run(
@@ -138,6 +139,11 @@ class RunOutcome:
                 logger.error(
                     "Cannot append this run's record to %s: %s", self.archive.root, exc
                 )
+
+    def log_summary(self) -> None:
+        """Log the summary line (again, after Scrapy's stats dump: the last line)."""
+        ok = self.exit_status == ExitStatus.OK
+        logger.log(logging.INFO if ok else logging.ERROR, "%s", self.summary)
 
     def forced_stop(self) -> None:
         """The run was stopped by a second signal: Scrapy never closed the spider.

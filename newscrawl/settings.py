@@ -74,6 +74,8 @@ SPIDER_MIDDLEWARES = {
     "newscrawl.middlewares.ArchivedArticlesMiddleware": 950,
 }
 DOWNLOADER_MIDDLEWARES = {
+    # Before robots.txt: a run gives up on an unreachable feed after SINA_FEED_GIVE_UP.
+    "newscrawl.middlewares.FeedDeadlineMiddleware": 50,
     # Scrapy's, with a one-line log instead of a traceback when robots.txt fails.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "newscrawl.middlewares.QuietRobotsTxtMiddleware": 100,

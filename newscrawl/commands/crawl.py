@@ -121,6 +121,9 @@ class Command(ScrapyCrawlCommand):
             # the run still gets its summary line and record here.
             outcome.forced_stop()
             self.exitcode = int(outcome.exit_status)
+            # Scrapy's stats dump (30 lines) follows the summary: say it once more
+            # so that the log's last line is the run's summary, for cron mails.
+            outcome.log_summary()
 
 
 def _reason(exc: OSError | IndexUnusableError) -> str:
