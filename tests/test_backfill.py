@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -221,3 +224,59 @@ def test_bad_backfill_arguments_are_usage_errors(tmp_path: Path, argument: str) 
     run = run_crawl("http://127.0.0.1:9/api/roll/get", tmp_path, argument)
     assert run.returncode == 2
     assert "backfill=" in run.stderr.splitlines()[-1]
+
+
+def _has_matplotlib() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+#: --plot needs the optional extra (requirements-plot.txt), which CI installs.
+needs_matplotlib = pytest.mark.skipif(
+    not _has_matplotlib() and not os.environ.get("CI"),
+    reason="matplotlib (requirements-plot.txt) is not installed",
+)
+
+
+@pytest.fixture
+def backfilled(tmp_path: Path) -> Path:
+    with Replica(dated_site(DAYS, seed=8)) as replica:
+        run = backfill(replica, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return tmp_path
+
+
+def test_reindex_keeps_what_backfill_knew_of_the_days(backfilled: Path) -> None:
+    before = scrapy("coverage", backfilled, "--json").stdout
+    assert len(before.splitlines()) == DAYS
+    assert scrapy("reindex", backfilled).returncode == 0
+    assert scrapy("coverage", backfilled, "--json").stdout == before
+
+
+@needs_matplotlib
+def test_coverage_plots_a_picture(backfilled: Path, tmp_path: Path) -> None:
+    picture = tmp_path / "coverage.png"
+    run = scrapy("coverage", backfilled, "--plot", str(picture))
+    assert run.returncode == 0, run.stderr
+    assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+def test_coverage_without_matplotlib_says_how_to_get_it(
+    backfilled: Path, tmp_path: Path
+) -> None:
+    # A folder that shadows matplotlib with a module that cannot be imported.
+    shadow = tmp_path / "shadow"
+    (shadow / "matplotlib").mkdir(parents=True)
+    (shadow / "matplotlib" / "__init__.py").write_text("raise ImportError('no')\n")
+    argv = [sys.executable, "-m", "scrapy", "coverage"]
+    argv += ["-s", f"ARCHIVE_DIR={backfilled}", "--plot", str(tmp_path / "x.png")]
+    run = subprocess.run(
+        argv,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(shadow)},
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "pip install -r requirements-plot.txt" in run.stderr

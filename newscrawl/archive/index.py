@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS feed_days (
     day TEXT NOT NULL,            -- YYYY-MM-DD, Beijing
     total INTEGER,                -- the window's total when last read
     read_at TEXT,                 -- ISO 8601, UTC: when its pages were last read
-    complete INTEGER NOT NULL DEFAULT 0,  -- 1: every item archived; not read again
+    complete INTEGER NOT NULL DEFAULT 0,  -- 1: every item archived, not read again
     PRIMARY KEY (channel, day)
 );
 CREATE TABLE IF NOT EXISTS feed_day_items (
@@ -640,6 +640,28 @@ def write_index(
                 aliases,
             )
         return count
+    finally:
+        index.close()
+
+
+def copy_days(source: Path, target: Path) -> None:
+    """Copy what backfill knew of the feed's days (``feed_days`` and their items)
+    from the index at ``source`` into the new one at ``target`` (``reindex``): the
+    files cannot tell it again."""
+    index = ArchiveIndex(target)
+    try:
+        index.db.execute("ATTACH DATABASE ? AS old", (str(source),))
+        try:
+            with index.transaction() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO feed_days SELECT * FROM old.feed_days"
+                )
+                db.execute(
+                    "INSERT OR IGNORE INTO feed_day_items"
+                    " SELECT * FROM old.feed_day_items"
+                )
+        finally:
+            index.db.execute("DETACH DATABASE old")
     finally:
         index.close()
 
