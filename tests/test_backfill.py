@@ -134,22 +134,33 @@ def test_coverage_reports_the_feeds_totals_and_the_gaps(
         for a in site
         if datetime.fromtimestamp(a.intime, BEIJING).date().isoformat() == old_day
     ][:2]
+    other_day = (today() - timedelta(days=6)).isoformat()
+    refused = next(
+        a
+        for a in site
+        if datetime.fromtimestamp(a.intime, BEIJING).date().isoformat() == other_day
+    )
     with Replica(site) as replica:
         for article in gone:
             replica.faults[article.path] = Fault(status=404)
-        run = run_crawl(
-            replica.feed_url, tmp_path, f"backfill={span()}", settings=QUIET
+        # A page with no article in it: read, then dropped.
+        replica.faults[refused.path] = Fault(
+            body=b"<html><head><title>x</title></head><body><p>x</p></body></html>"
         )
+        run = backfill(replica, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     report = scrapy("coverage", tmp_path, "--json")
     assert report.returncode == 0, report.stderr
     days = {d["day"]: d for d in map(json.loads, report.stdout.splitlines())}
     assert {day: d["total"] for day, d in days.items()} == counts
+    assert days[other_day]["dropped"] == 1
+    assert days[other_day]["gaps"] == [refused.doc_id]
     for day, found in days.items():
-        missing = 2 if day == old_day else 0
+        missing = 2 if day == old_day else 1 if day == other_day else 0
         assert found["archived"] == counts[day] - missing
-        assert found["failed"] == missing
-        assert found["complete"] == (missing == 0 and day < str(today() - timedelta(1)))
+        assert found["failed"] == (2 if day == old_day else 0)
+        recent = day >= str(today() - timedelta(days=1))
+        assert found["complete"] == (missing == 0 and not recent)
     assert sorted(days[old_day]["gaps"]) == sorted(a.doc_id for a in gone)
     text = scrapy("coverage", tmp_path, "--since", old_day, "--until", old_day)
     assert text.returncode == 0, text.stderr

@@ -9,6 +9,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import scrapy
+from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -98,7 +99,7 @@ class SinaFinanceSpider(scrapy.Spider):
 
     def item_dropped(self, item: Any) -> None:
         """A backfilled article was refused: coverage counts it as dropped."""
-        doc_id = getattr(item, "get", lambda key: None)("doc_id")
+        doc_id = ItemAdapter(item).get("doc_id")
         if self.backfill is not None and isinstance(doc_id, str):
             archive_of(self.crawler).note_outcome(doc_id, "dropped")
 
