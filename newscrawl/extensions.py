@@ -59,6 +59,9 @@ class RunOutcome:
         self.closed = False
         #: The summary line, once the run is closed.
         self.summary = ""
+        #: Leave the summary line to the caller (the crawl command logs it after
+        #: Scrapy's stats dump, so that it is the log's last line).
+        self.summary_later = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunOutcome:
@@ -68,6 +71,7 @@ class RunOutcome:
             crawler.settings.getfloat("RUN_MAX_FAILED_RATIO", 0.2),
             archive_of(crawler) if crawler.settings.get("ARCHIVE_DIR") else None,
         )
+        outcome.summary_later = bool(getattr(crawler, "newscrawl_summary_last", False))
         crawler.signals.connect(outcome.spider_closed, signal=signals.spider_closed)
         return outcome
 
@@ -124,7 +128,8 @@ class RunOutcome:
             self.exit_status.name.lower().replace("_", " "),
             ", ".join(f"{n} {k}" for k, n in counts.items()),
         )
-        self.log_summary()
+        if not self.summary_later:
+            self.log_summary()
         if self.archive is not None:
             try:
                 self.archive.record_run(
@@ -141,7 +146,7 @@ class RunOutcome:
                 )
 
     def log_summary(self) -> None:
-        """Log the summary line (again, after Scrapy's stats dump: the last line)."""
+        """Log the summary line."""
         ok = self.exit_status == ExitStatus.OK
         logger.log(logging.INFO if ok else logging.ERROR, "%s", self.summary)
 

@@ -80,6 +80,8 @@ class Command(ScrapyCrawlCommand):
             check_arguments(self.settings, opts.spargs)
         check_categories(self.settings)
         crawler = self._create_crawler(spidercls)
+        # The summary comes after Scrapy's stats dump: the log's last line.
+        crawler.newscrawl_summary_last = True  # type: ignore[attr-defined]
         try:
             # A distributed worker never touches the archive: its writer holds it.
             backfill = "backfill" if opts.spargs.get("backfill") else ""
@@ -121,9 +123,9 @@ class Command(ScrapyCrawlCommand):
             # the run still gets its summary line and record here.
             outcome.forced_stop()
             self.exitcode = int(outcome.exit_status)
-            # Scrapy's stats dump (30 lines) follows the summary: say it once more
-            # so that the log's last line is the run's summary, for cron mails.
-            outcome.log_summary()
+            # After Scrapy's stats dump (30 lines): the log's last line, for cron.
+            if outcome.closed:
+                outcome.log_summary()
 
 
 def _reason(exc: OSError | IndexUnusableError) -> str:
