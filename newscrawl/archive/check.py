@@ -21,7 +21,7 @@ from newscrawl.archive.index import (
 from newscrawl.archive.owner import sha256
 
 #: Every this many files, long commands say how far they are.
-PROGRESS_EVERY = 5000
+PROGRESS_EVERY = 100
 
 Progress = Callable[[int], None]
 

@@ -307,6 +307,27 @@ class Archive:
             remove_file(self.root, Path(row.path))
         return self.index.remove(doc_id, now=utc_now(), run=self.run)
 
+    # --- Days of the feed (backfill) ------------------------------------------------
+
+    def record_window(
+        self, channel: str, day: str, total: int, doc_ids: list[str]
+    ) -> None:
+        """Note a page of the feed's window of ``day``: its total and its items."""
+        self.index.record_window(channel, day, total, doc_ids, utc_now())
+
+    def note_outcome(self, doc_id: str, outcome: str | None) -> None:
+        """A listed item failed ('failed'), was refused ('dropped'), or neither."""
+        if self.has_index():
+            self.index.note_outcome(doc_id, outcome)
+
+    def complete_days(self, channel: str) -> set[str]:
+        """The days of ``channel`` whose every item is archived."""
+        return self.index.complete_days(channel) if self.has_index() else set()
+
+    def settle_day(self, channel: str, day: str) -> bool:
+        """Mark ``day`` complete if all it listed is archived; whether it is."""
+        return self.has_index() and self.index.settle_day(channel, day)
+
     # --- Runs ------------------------------------------------------------------------
 
     def start_crawl(self) -> bool:

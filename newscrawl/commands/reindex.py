@@ -14,6 +14,7 @@ from newscrawl.archive.index import (
     IndexDamagedError,
     IndexRow,
     IndexUnusableError,
+    copy_days,
     index_path,
     write_index,
 )
@@ -63,6 +64,8 @@ class Command(ArchiveCommand):
         _remove(building)
         try:
             count = write_index(building, rows, changes, aliases)
+            if not damaged and path.exists():
+                copy_days(path, building)
             if damaged:
                 moved = path.with_name(path.name + ".damaged")
                 for suffix in _SIDE_FILES:
