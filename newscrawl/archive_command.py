@@ -15,6 +15,10 @@ from newscrawl.archive.index import IndexUnusableError
 from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
 from newscrawl.archive.owner import Archive, archive_root
 from newscrawl.extensions import ExitStatus
+from newscrawl.progress import Bar, terminal_bar
+
+#: Without a terminal, a progress line every this many files.
+LINE_EVERY = 5000
 
 
 class NoArchiveError(RuntimeError):
@@ -79,11 +83,26 @@ class ArchiveCommand(ScrapyCommand):
             return None
         return lock
 
-    @staticmethod
-    def say(line: str) -> None:
+    #: The live bar of a long command on a terminal (newscrawl/progress.py).
+    bar: Bar | None = None
+
+    def say(self, line: str) -> None:
         """A line for the user, on stderr: stdout is for results."""
+        if self.bar is not None:
+            # The summary comes after the bar, not through it.
+            self.bar.close()
+            self.bar = None
         print(line, file=sys.stderr, flush=True)
 
     def progress(self, files: int) -> None:
-        """Long commands over big archives say how far they are."""
-        self.say(f"… {files} files")
+        """Long commands over big archives say how far they are: a live bar on a
+        terminal, a line now and then otherwise (cron logs stay readable)."""
+        if self.bar is None and sys.stderr.isatty():
+            self.bar = terminal_bar(
+                self.__class__.__module__.rpartition(".")[2], unit=" files"
+            )
+        if self.bar is None:
+            if files % LINE_EVERY == 0:
+                self.say(f"… {files} files")
+            return
+        self.bar.update(files - getattr(self.bar, "n", 0))

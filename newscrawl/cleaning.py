@@ -136,6 +136,15 @@ class TextRule:
     #: A promotion framed by pictures (a banner before, a QR code after): the
     #: blocks right before and after it that hold an image and no text go with it.
     with_adjacent_images: bool = False
+    #: The heading of a footer that runs to a closing block (a list of an
+    #: account's past posts, then its QR code): the blocks after it up to the first
+    #: whose text contains a match of ``through``, that one and the pictures right
+    #: after it go with it, when every block between is short (``through_block``
+    #: characters at most) and there are at most ``through_blocks`` of them.
+    #: Without such a closing block the heading alone goes.
+    through: str = ""
+    through_block: int = 60
+    through_blocks: int = 30
 
     def matches(self, text: str) -> bool:
         """Whether a block of this text is this rule's boilerplate."""
@@ -168,9 +177,16 @@ class Rules:
     - ``inline``: text removed from inside paragraphs (``InlineRule``);
     - ``comment_ranges``: ``(kind, start, end)``, everything between a comment
       containing ``start`` and the next sibling comment containing ``end``;
+    - ``cut_ranges``: ``(kind, start, end)``, the markup from a comment containing
+      ``start`` to the next comment containing ``end`` (and the spaces after it)
+      cut out of the HTML before it is parsed, wherever the two comments sit:
+      an insert set mid-sentence whose table made the page's parser close the
+      paragraph around it, so that the sentence is whole again;
     - ``unlinked``: ``(kind, parent selector, link selector)``, links that keep
       their text and lose their ``href``;
     - ``image_sources``: ``(kind, substring of src)``, images removed;
+    - ``leading_image_paths``: ``(kind, path ending)``, images removed when they
+      come before the body's first text (an account's banner above a repost);
     - ``spacer_paths``: path endings of spacer images (removed with the ``<br>``
       that would cut a photo from its caption);
     - ``drop_hidden``: remove elements styled ``display:none`` (share images, empty
@@ -181,8 +197,10 @@ class Rules:
     texts: tuple[TextRule, ...] = ()
     inline: tuple[InlineRule, ...] = ()
     comment_ranges: tuple[tuple[str, str, str], ...] = ()
+    cut_ranges: tuple[tuple[str, str, str], ...] = ()
     unlinked: tuple[tuple[str, str, str], ...] = ()
     image_sources: tuple[tuple[str, str], ...] = ()
+    leading_image_paths: tuple[tuple[str, str], ...] = ()
     spacer_paths: tuple[str, ...] = ()
     drop_hidden: bool = False
     _compiled: _CompiledRules | None = field(
@@ -277,11 +295,26 @@ class _CompiledRules:
         )
         self.inline = [(r.kind, r.needle, re.compile(r.pattern)) for r in rules.inline]
         self.comment_ranges = rules.comment_ranges
+        # A comment is "<!--" up to the first "-->"; the range ends at the first
+        # comment holding the end marker after it.
+        self.cut_ranges = [
+            (
+                kind,
+                start,
+                re.compile(
+                    rf"<!--(?:(?!-->).)*?{re.escape(start)}.*?"
+                    rf"<!--(?:(?!-->).)*?{re.escape(end)}(?:(?!-->).)*-->\s*",
+                    re.S,
+                ),
+            )
+            for kind, start, end in rules.cut_ranges
+        ]
         self.unlinked = [
             (kind, parse_selector(parent), parse_selector(link))
             for kind, parent, link in rules.unlinked
         ]
         self.image_sources = rules.image_sources
+        self.leading_image_paths = rules.leading_image_paths
         self.spacer_paths = rules.spacer_paths
         self.drop_hidden = rules.drop_hidden
 
@@ -332,12 +365,18 @@ def clean_body(html: str, base_url: str, rules: Rules = NO_RULES) -> CleanedBody
     """Clean the inner HTML of an article container by the policy of FORMAT.md,
     removing what ``rules`` say is the site's boilerplate."""
     removed: Counter[str] = Counter()
+    compiled = rules.compiled()
+    for kind, start, cut in compiled.cut_ranges:
+        if start in html:
+            html, count = cut.subn("", html)
+            removed[kind] += count
     body = _parse(html)
     if body is None:
         removed["unparsable"] += 1
         return CleanedBody("", None, MappingProxyType(dict(removed)))
-    compiled = rules.compiled()
     _Pruner(base_url, removed, compiled).prune(body)
+    if compiled.leading_image_paths:
+        _drop_leading_images(body, removed, compiled.leading_image_paths)
     _drop_by_text(body, removed, compiled)
     first_image = next(body.iter("img"), None)
     lines = _Layout(removed).lines(body, wrap_inline=True)
@@ -616,6 +655,8 @@ def _drop_by_text(
     if rules.inline:
         _strip_inline(parent, removed, rules)
     for child in list(parent):
+        if child.getparent() is not parent:  # gone with a rule's heading
+            continue
         tag = child.tag
         kind = None
         by_text = tag in rules.text_tags
@@ -628,6 +669,8 @@ def _drop_by_text(
                     removed[kind] += _drop_following_links(child)
                 if rule.with_adjacent_images:
                     removed[kind] += _drop_adjacent_images(child)
+                if rule.through:
+                    removed[kind] += _drop_through(child, rule)
             if (
                 kind is None
                 and tag in _DROPPED_WHEN_EMPTY
@@ -656,6 +699,58 @@ def _drop_following_links(heading: etree._Element) -> int:
         dropped += 1
         following = after
     return dropped
+
+
+def _drop_through(heading: etree._Element, rule: TextRule) -> int:
+    """Drop the blocks after ``heading`` through the one that closes its footer,
+    and the pictures right after that one (``TextRule.through``)."""
+    between: list[etree._Element] = []
+    closing = None
+    for following in heading.itersiblings():
+        if len(between) > rule.through_blocks:
+            return 0
+        text = _visible(_text(following))
+        if re.search(rule.through, text):
+            closing = following
+            break
+        if len(text) > rule.through_block:
+            return 0
+        between.append(following)
+    if closing is None:
+        return 0
+    pictures: list[etree._Element] = []
+    after = closing.getnext()
+    while (
+        after is not None
+        and _is_blank((pictures[-1] if pictures else closing).tail)
+        and after.tag in ("img", "br")
+    ):
+        pictures.append(after)
+        after = after.getnext()
+    for el in (*between, closing, *pictures):
+        _drop(el)
+    return len(between) + 1 + len(pictures)
+
+
+def _drop_leading_images(
+    body: etree._Element, removed: Counter[str], paths: tuple[tuple[str, str], ...]
+) -> None:
+    """Drop the images of ``paths`` that come before the body's first text."""
+    found: list[tuple[str, etree._Element]] = []
+    for el in body.iter():
+        if not _is_blank(el.text):
+            break
+        if el.tag == "img":
+            path = (el.get("src") or "").split("?", 1)[0].split("#", 1)[0].lower()
+            kind = next((k for k, end in paths if path.endswith(end)), None)
+            if kind is None:
+                break
+            found.append((kind, el))
+        if el is not body and not _is_blank(el.tail):
+            break
+    for kind, el in found:
+        removed[kind] += 1
+        _drop(el)
 
 
 def _drop_adjacent_images(block: etree._Element) -> int:

@@ -57,6 +57,11 @@ class RunOutcome:
         self.exit_status = ExitStatus.OK
         #: Whether the run's summary and record were written (spider_closed ran).
         self.closed = False
+        #: The summary line, once the run is closed.
+        self.summary = ""
+        #: Leave the summary line to the caller (the crawl command logs it after
+        #: Scrapy's stats dump, so that it is the log's last line).
+        self.summary_later = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunOutcome:
@@ -66,6 +71,7 @@ class RunOutcome:
             crawler.settings.getfloat("RUN_MAX_FAILED_RATIO", 0.2),
             archive_of(crawler) if crawler.settings.get("ARCHIVE_DIR") else None,
         )
+        outcome.summary_later = bool(getattr(crawler, "newscrawl_summary_last", False))
         crawler.signals.connect(outcome.spider_closed, signal=signals.spider_closed)
         return outcome
 
@@ -116,14 +122,14 @@ class RunOutcome:
         self.exit_status = self.decide(counts, reason)
         self.stats.set_value("run/exit_status", int(self.exit_status))
         ok = self.exit_status == ExitStatus.OK
-        logger.log(
-            logging.INFO if ok else logging.ERROR,
-            "%s %s (%s): %s",
+        self.summary = "{} {} ({}): {}".format(
             self.label,
             "done" if ok else "FAILED",
             self.exit_status.name.lower().replace("_", " "),
             ", ".join(f"{n} {k}" for k, n in counts.items()),
         )
+        if not self.summary_later:
+            self.log_summary()
         if self.archive is not None:
             try:
                 self.archive.record_run(
@@ -138,6 +144,11 @@ class RunOutcome:
                 logger.error(
                     "Cannot append this run's record to %s: %s", self.archive.root, exc
                 )
+
+    def log_summary(self) -> None:
+        """Log the summary line."""
+        ok = self.exit_status == ExitStatus.OK
+        logger.log(logging.INFO if ok else logging.ERROR, "%s", self.summary)
 
     def forced_stop(self) -> None:
         """The run was stopped by a second signal: Scrapy never closed the spider.

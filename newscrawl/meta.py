@@ -13,3 +13,5 @@ WARC_CAPTURE = "newscrawl_warc_capture"
 #: Distributed mode, on a captured article's response: the fetch itself (JSON text,
 #: the body in base64), handed over with the article for the writer to capture.
 WARC_FETCH = "newscrawl_warc_fetch"
+#: On feed window requests (backfill): the Beijing day, YYYY-MM-DD.
+FEED_DAY = "newscrawl_feed_day"

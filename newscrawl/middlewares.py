@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.downloadermiddlewares import robotstxt
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response
 
 from newscrawl.archive.owner import Archive, Freshness, archive_of
-from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
+from newscrawl.meta import DOC_ID, FEED_DAY, FEED_MTIME, FEED_PAGE
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -137,3 +140,63 @@ class ArchivedArticlesMiddleware:
         """What the archive says of this feed item (see ``Archive.check``)."""
         assert self.archive is not None
         return self.archive.check(doc_id, url, feed_mtime)
+
+
+class FeedDeadlineMiddleware:
+    """Bounds the time a run spends failing to read the feed: ``SINA_FEED_GIVE_UP``.
+
+    A host that accepts connections and never answers would otherwise hold a run for
+    robots.txt and each feed retry at ``DOWNLOAD_TIMEOUT`` apiece (4 minutes with
+    the defaults). Until the first feed page is read, robots.txt and feed requests
+    get at most the time left before the deadline, and none is sent past it: the
+    feed then fails with one line (exit 3). Once a feed page is read, nothing here
+    applies.
+    """
+
+    def __init__(self, give_up: float, timeout: float) -> None:
+        self.give_up = give_up
+        self.timeout = timeout
+        self.deadline = time.monotonic() + give_up
+        self.read = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FeedDeadlineMiddleware:
+        give_up = crawler.settings.getfloat("SINA_FEED_GIVE_UP", 60)
+        if give_up <= 0:
+            raise NotConfigured("SINA_FEED_GIVE_UP is 0")
+        middleware = cls(give_up, crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 180))
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
+        return middleware
+
+    def spider_opened(self) -> None:
+        self.deadline = time.monotonic() + self.give_up
+
+    @staticmethod
+    def bounded(request: Request) -> bool:
+        """Whether the request is one the feed's reading waits for."""
+        return (
+            FEED_PAGE in request.meta
+            or FEED_DAY in request.meta
+            or urlsplit(request.url).path == "/robots.txt"
+        )
+
+    def process_request(self, request: Request) -> None:
+        if self.read or not self.bounded(request):
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise IgnoreRequest(
+                f"no feed page read within SINA_FEED_GIVE_UP ({self.give_up:g} s):"
+                " giving up"
+            )
+        timeout = request.meta.get("download_timeout", self.timeout)
+        request.meta["download_timeout"] = max(0.5, min(timeout, left))
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if (
+            not self.read
+            and response.status == 200
+            and (FEED_PAGE in request.meta or FEED_DAY in request.meta)
+        ):
+            self.read = True
+        return response

@@ -30,6 +30,14 @@ SINA_DEFAULT_CHANNELS = ["china"]
 SINA_FEED_PAGES = 10
 # Items asked per feed page; Sina caps it at 50.
 SINA_FEED_NUM = 50
+# A backfill (-a backfill=FROM[:TO]) reads the live feed this often, in seconds, so
+# that new articles still arrive while it holds the archive (0: never).
+SINA_BACKFILL_LIVE_EVERY = 300
+# Longest time, in seconds, a run spends failing to read its first feed page
+# (robots.txt and the feed, retries included) before it gives up with exit 3.
+SINA_FEED_GIVE_UP = 60
+# A long run logs "N of M articles, R/s, ETA" this often, in seconds (0: never).
+PROGRESS_INTERVAL = 10
 
 # --- The archive --------------------------------------------------------------
 # Where the archive lives; a relative path is relative to the project's folder (that
@@ -58,6 +66,8 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     # One summary line and the exit status of the run.
     "newscrawl.extensions.RunOutcome": 500,
+    # "N of M articles, R/s, ETA" every PROGRESS_INTERVAL s; a bar on a terminal.
+    "newscrawl.progress.Progress": 510,
 }
 # A run fails (exit 4) when more than this share of its articles failed.
 RUN_MAX_FAILED_RATIO = 0.2
@@ -73,6 +83,8 @@ SPIDER_MIDDLEWARES = {
     "newscrawl.middlewares.ArchivedArticlesMiddleware": 950,
 }
 DOWNLOADER_MIDDLEWARES = {
+    # Before robots.txt: a run gives up on an unreachable feed after SINA_FEED_GIVE_UP.
+    "newscrawl.middlewares.FeedDeadlineMiddleware": 50,
     # Scrapy's, with a one-line log instead of a traceback when robots.txt fails.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "newscrawl.middlewares.QuietRobotsTxtMiddleware": 100,

@@ -39,10 +39,10 @@ CORPUS_DIR = FIXTURES_DIR / "corpus"
 CORPUS_DIRS_VARIABLE = "NEWSCRAWL_CORPUS_DIRS"
 
 # Doc ids as Sina's URLs give them: doc-i…/zl-i….shtml, detail-i….d.html, or the
-# digits of a 2009-2012 page.
+# digits of a 2005-2012 page (…/031868306.html, …/13482762951.shtml).
 _DOC_ID = re.compile(
     r"/(?:(?:doc|zl)-(i[0-9a-z]+)\.shtml|detail-(i[0-9a-z]+)\.d\.html"
-    r"|(\d{6,20})\.shtml)$"
+    r"|(\d{6,20})\.s?html)$"
 )
 _GB_CHARSET = re.compile(rb"charset\s*=\s*[\"']?\s*(?:gb2312|gbk|gb18030)", re.I)
 

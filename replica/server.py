@@ -93,6 +93,9 @@ class Replica:
         #: What was sent for each path?query, once sent (with gzip: the encoded
         #: bytes): tests compare the capture with it.
         self.sent: dict[str, bytes] = {}
+        #: Answer a date window's query with the live feed, as an endpoint that
+        #: does not know the window would.
+        self.ignore_window = False
         self._port = port
         self._lock = threading.Lock()
         self._requests: list[str] = []
@@ -222,6 +225,7 @@ class Replica:
             lid = _int_param(params, "lid")
             num = _int_param(params, "num")
             page = _int_param(params, "page")
+            window = None if self.ignore_window else _window(params)
         except ValueError as exc:
             envelope: dict[str, Any] = {
                 "result": {"status": {"code": 1, "msg": str(exc)}, "data": []}
@@ -233,6 +237,7 @@ class Replica:
                 1 if page is None else page,
                 _DEFAULT_NUM if num is None else num,
                 self.base_url,
+                window=window,
             )
         payload = json.dumps(envelope, ensure_ascii=False)
         callback = params.get("callback", "")
@@ -249,6 +254,14 @@ def _int_param(params: dict[str, str], name: str) -> int | None:
         return int(value)
     except ValueError:
         raise ValueError(f"invalid parameter {name}={value!r}") from None
+
+
+def _window(params: dict[str, str]) -> tuple[int, int] | None:
+    """Sina's date window (``etime`` start, ``stime`` end), if the query has one."""
+    start, end = _int_param(params, "etime"), _int_param(params, "stime")
+    if start is None or end is None:
+        return None
+    return start, end
 
 
 class _Server(ThreadingHTTPServer):

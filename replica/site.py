@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 import random
@@ -10,7 +11,7 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,6 +38,9 @@ OLD_PAGE_PATH = "/ent/y/2009-11-09/13482762951.shtml"
 DEFAULT_START = 1618919498
 #: Generated articles are published this far apart (less up to 59 s), newest first.
 GENERATED_INTERVAL = 420
+#: How far back the live feed of a dated site reaches, in pages of 50: Sina's
+#: reaches a few dozen pages; older items only through the date window.
+LIVE_PAGES = 2
 
 _T = TypeVar("_T")
 
@@ -125,6 +129,9 @@ class Site:
         # Sorting thousands of articles per feed request would dominate a benchmark:
         # listings are cached per (pageid, lid) and dropped on any change.
         self._listings: dict[tuple[int | None, int | None], list[SiteArticle]] = {}
+        #: How many items the live feed lists at most (None: all): pages past it
+        #: are empty, as Sina's are a few dozen pages back.
+        self.live_reach: int | None = None
         for article in articles:
             self.add(article)
 
@@ -242,13 +249,28 @@ class Site:
         base_url: str,
         *,
         now: float | None = None,
+        window: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
-        """One page of the roll feed, in the envelope the real feed answers."""
+        """One page of the roll feed, in the envelope the real feed answers.
+
+        ``window``: (start, end) in Unix seconds, Sina's ``etime`` and ``stime``:
+        the items published in it, and its count as ``total``. Without it, the live
+        feed: every item counts in ``total``, but pages past ``live_reach`` are
+        empty."""
         num = min(max(num, 1), MAX_NUM)
         page = max(page, 1)
         listing = self.listing(pageid, lid)
+        if window is not None:
+            # Sina's date window: etime (start) <= intime < stime (end).
+            window_start, window_end = window
+            low = bisect.bisect_right(listing, -window_end, key=_minus_intime)
+            high = bisect.bisect_right(listing, -window_start, key=_minus_intime)
+            listing = listing[low:high]
+            reach = len(listing)
+        else:
+            reach = len(listing) if self.live_reach is None else self.live_reach
         start = (page - 1) * num
-        chunk = listing[start : start + num]
+        chunk = listing[start : min(start + num, reach)]
         stamp = datetime.fromtimestamp(time.time() if now is None else now, BEIJING)
         return {
             "result": {
@@ -262,6 +284,10 @@ class Site:
                 "data": [article.feed_item(base_url) for article in chunk],
             }
         }
+
+
+def _minus_intime(article: SiteArticle) -> int:
+    return -article.intime
 
 
 def _newest_first(article: SiteArticle) -> tuple[int, str]:
@@ -613,6 +639,61 @@ def add_generated(
     return articles
 
 
+def beijing_midnight(day: date) -> int:
+    """The Unix time of ``day``'s midnight, Beijing: a feed window's start."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=BEIJING).timestamp())
+
+
+def dated_articles(
+    days: int,
+    per_day: tuple[int, int] = (10, 20),
+    *,
+    last_day: date | None = None,
+    seed: int = 0,
+    now: float | None = None,
+) -> list[SiteArticle]:
+    """Articles of ``days`` Beijing days up to ``last_day`` (default today), between
+    ``per_day[0]`` and ``per_day[1]`` a day, spread over each day; today's only up to
+    ``now``. Deterministic for (``days``, ``per_day``, ``last_day``, ``seed``) at a
+    given ``now``; newest first."""
+    now = time.time() if now is None else now
+    last = last_day or datetime.fromtimestamp(now, BEIJING).date()
+    used: set[str] = set()
+    articles: list[SiteArticle] = []
+    number = 1
+    for back in range(days):
+        day = last - timedelta(days=back)
+        rng = random.Random(f"replica:{seed}:{day.isoformat()}")
+        count = per_day[0] + _below(rng, per_day[1] - per_day[0] + 1)
+        start = beijing_midnight(day)
+        end = min(start + 86400, int(now)) - 1
+        if end <= start:
+            continue
+        interval = max(1, (end - start) // count)
+        for index in range(count):
+            article = _generate(rng, index, number, _new_id(rng, used), end, interval)
+            if article.intime < start:
+                break
+            articles.append(article)
+            number += 1
+    return articles
+
+
+def dated_site(
+    days: int,
+    per_day: tuple[int, int] = (10, 20),
+    *,
+    last_day: date | None = None,
+    seed: int = 0,
+    live_pages: int | None = LIVE_PAGES,
+) -> Site:
+    """A site of ``dated_articles`` whose live feed reaches ``live_pages`` pages of
+    50 back, as Sina's does: older days only through the feed's date window."""
+    site = Site(dated_articles(days, per_day, last_day=last_day, seed=seed))
+    site.live_reach = None if live_pages is None else live_pages * MAX_NUM
+    return site
+
+
 def _pick(rng: random.Random, choices: Sequence[_T]) -> _T:
     # random() is one C call; choice() and randint() loop in Python, and generating
     # 10,000 articles draws about two million times.
@@ -684,10 +765,16 @@ class _Draw(dict[str, str]):
 
 
 def _generate(
-    rng: random.Random, index: int, number: int, doc_id: str, start: int
+    rng: random.Random,
+    index: int,
+    number: int,
+    doc_id: str,
+    start: int,
+    interval: int = GENERATED_INTERVAL,
 ) -> SiteArticle:
-    # Strictly older than the previous one: 420 s earlier, less up to 59 s.
-    intime = start - GENERATED_INTERVAL * index + (_below(rng, 60) if index else 0)
+    # Strictly older than the previous one: an interval earlier, less up to 59 s.
+    jitter = min(60, interval)
+    intime = start - interval * index + (_below(rng, jitter) if index else 0)
     # As on real pages, most are created when published and never edited; some
     # were drafted a little earlier, some edited later.
     ctime = intime - (1 + _below(rng, 240) if rng.random() < 0.25 else 0)

@@ -29,8 +29,8 @@ from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
 from newscrawl.archive.runlog import read_runs
 from replica.crawl import PROJECT_ROOT, crawl_command, run_crawl
 from replica.server import Fault, Replica
-from replica.site import Site, generated_site
-from tests.conftest import crawl_stats, needs_root, scrapy
+from replica.site import Site, fixture_site, generated_site
+from tests.conftest import FIXTURES, crawl_stats, needs_root, scrapy
 
 FOLDER = "金融/新浪财经/新浪财经－国內"
 #: Small feed pages, so that a few dozen articles span several of them.
@@ -558,38 +558,48 @@ def test_the_lock_loser_waits_for_the_holders_pid(tmp_path: Path) -> None:
 # --- Migrations ----------------------------------------------------------------------
 
 
-def test_an_index_of_the_previous_schema_is_migrated(archive: Path) -> None:
-    """An index as the previous release wrote it (schema 1) is upgraded in place,
-    after a backup; nothing in it is lost, and the runs log seeds the journal."""
-    path = index_path(archive)
+def test_an_index_of_the_previous_release_is_migrated(tmp_path: Path) -> None:
+    """An archive the previous release wrote (schema 1, tests/fixtures/archive-v1)
+    is upgraded in place at the first use, after a backup; nothing in it is lost,
+    and its runs log seeds the change journal."""
+    root = tmp_path / "archive"
+    shutil.copytree(FIXTURES / "archive-v1", root)
+    path = index_path(root)
     db = sqlite3.connect(path)
     try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
         rows = db.execute("SELECT * FROM articles ORDER BY doc_id").fetchall()
-        # Back to schema 1: no journal, no aliases, no missing_since column (nor
-        # schema 3's versions and withdrawn columns).
-        db.executescript(
-            "DROP TABLE changes; DROP TABLE aliases; DROP TABLE versions;"
-            " ALTER TABLE articles DROP COLUMN withdrawn_status;"
-            " ALTER TABLE articles DROP COLUMN withdrawn_at;"
-            " ALTER TABLE articles DROP COLUMN missing_since; PRAGMA user_version=1;"
-        )
     finally:
         db.close()
-    run = list(read_runs(archive))[-1]["run"]
-    upgraded = scrapy("changes", archive, "--since", "2000-01-01")
+    (run,) = [record["run"] for record in read_runs(root)]
+    upgraded = scrapy("changes", root, "--since", "2000-01-01")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert len(upgraded.stdout.splitlines()) == 20
-    assert {json.loads(line)["run"] for line in upgraded.stdout.splitlines()} == {run}
+    lines = [json.loads(line) for line in upgraded.stdout.splitlines()]
+    assert sorted(line["path"] for line in lines) == [
+        p for p in archived(root) if p != "README.md"
+    ]
+    assert {(line["change"], line["run"]) for line in lines} == {("created", run)}
     db = sqlite3.connect(path)
     try:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert [
-            r[:-3] for r in db.execute("SELECT * FROM articles ORDER BY doc_id")
-        ] == [r[:-3] for r in rows]
+        after = db.execute("SELECT * FROM articles ORDER BY doc_id").fetchall()
     finally:
         db.close()
-    assert path.with_name("index.sqlite3.v1.backup").exists()
-    assert verified(archive) == []
+    # Every value kept; the new columns (missing_since, withdrawn_*) empty.
+    assert [r[: len(rows[0])] for r in after] == rows
+    assert all(value is None for r in after for value in r[len(rows[0]) :])
+    backup = sqlite3.connect(path.with_name("index.sqlite3.v1.backup"))
+    try:
+        assert (
+            backup.execute("SELECT * FROM articles ORDER BY doc_id").fetchall() == rows
+        )
+    finally:
+        backup.close()
+    assert verified(root) == []
+    # The next crawl knows every article: nothing is fetched again.
+    with Replica(fixture_site()) as replica:
+        ok(run_crawl(replica.feed_url, root))
+        assert replica.article_requests() == []
 
 
 def test_an_index_of_a_newer_schema_is_refused(archive: Path, replica: Replica) -> None:

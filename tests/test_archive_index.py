@@ -308,3 +308,64 @@ def test_an_index_of_schema_2_gains_versions_and_withdrawn_marks(
     finally:
         index.close()
     assert index_path(tmp_path).with_name("index.sqlite3.v2.backup").exists()
+
+
+def test_feed_days_count_archived_failed_dropped_and_gaps(index: ArchiveIndex) -> None:
+    ids = [f"ia{n:013d}" for n in range(5)]
+    index.record_window("china", "2026-11-20", 5, ids[:3], NOW)
+    index.record_window("china", "2026-11-20", 5, ids[3:], NOW)
+    index.record_window("stock", "2026-11-20", 1, ["ib0000000000001"], NOW)
+    for doc_id in ids[:2]:
+        write(index, committed(doc_id))
+    # Archived through an alias: the listed id redirects to an archived article.
+    index.alias(ids[2], ids[0], 1)
+    index.note_outcome(ids[3], "failed")
+    index.note_outcome(ids[4], "dropped")
+    [day] = index.coverage(channel="china")
+    assert (day.total, day.listed, day.archived, day.failed, day.dropped) == (
+        5,
+        5,
+        3,
+        1,
+        1,
+    )
+    assert day.gaps == ids[3:] and day.missing == 2 and not day.complete
+    assert not index.settle_day("china", "2026-11-20")
+    for doc_id in ids[3:]:
+        write(index, committed(doc_id))
+    assert index.settle_day("china", "2026-11-20")
+    assert index.complete_days("china") == {"2026-11-20"}
+    assert index.complete_days("stock") == set()
+    assert [d.channel for d in index.coverage(since="2026-11-20")] == [
+        "china",
+        "stock",
+    ]
+    assert index.coverage(until="2026-11-19") == []
+
+
+def test_a_day_read_short_of_its_total_is_not_complete(index: ArchiveIndex) -> None:
+    index.record_window("china", "2026-11-20", 3, ["ia0000000000001"], NOW)
+    write(index, committed("ia0000000000001"))
+    assert not index.settle_day("china", "2026-11-20")
+
+
+def test_a_schema_2_index_gains_the_feed_days(tmp_path: Path) -> None:
+    opened = ArchiveIndex.for_archive(tmp_path)
+    write(opened, committed())
+    # Back to schema 2: no feed days, nor schema 4's versions and withdrawn columns.
+    opened.db.executescript(
+        "DROP TABLE feed_days; DROP TABLE feed_day_items; DROP TABLE versions;"
+        " ALTER TABLE articles DROP COLUMN withdrawn_status;"
+        " ALTER TABLE articles DROP COLUMN withdrawn_at; PRAGMA user_version=2;"
+    )
+    opened.close()
+    again = ArchiveIndex.for_archive(tmp_path)
+    try:
+        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert again.get(committed().doc_id) == again.get("ikmvwzxq0000001")
+        assert again.coverage() == []
+        again.record_window("china", "2026-11-20", 1, ["ikmvwzxq0000001"], NOW)
+        assert again.settle_day("china", "2026-11-20")
+    finally:
+        again.close()
+    assert (tmp_path / ".newscrawl" / "index.sqlite3.v2.backup").exists()

@@ -78,3 +78,12 @@ def test_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     assert (tmp_path / ".newscrawl" / "lock").read_text() == f"{holder.pid}\n"
     with ArchiveLock(tmp_path) as lock:
         assert lock.path.read_text() == f"{os.getpid()}\n"
+
+
+def test_a_backfill_says_so_in_the_lock(tmp_path: Path) -> None:
+    with ArchiveLock(tmp_path, "backfill") as held:
+        assert held.path.read_text() == f"{os.getpid()}\nbackfill\n"
+        with pytest.raises(ArchiveLockedError) as raised:
+            ArchiveLock(tmp_path).acquire()
+    assert raised.value.purpose == "backfill"
+    assert str(raised.value).startswith(f"a backfill (pid {os.getpid()})")

@@ -760,3 +760,62 @@ def test_hidden_elements_go_when_the_rules_say_so() -> None:
     assert "share" in cleaning.clean_body(html, BASE).html
     hidden = cleaning.clean_body(html, BASE, cleaning.Rules(drop_hidden=True))
     assert hidden.html == "<p>正文</p>" and hidden.image is None
+
+
+def test_cut_ranges_go_before_parsing_and_only_when_closed() -> None:
+    rules = cleaning.Rules(cut_ranges=(("ad", "AD_BEGIN", "AD_END"),))
+    # Closed: the markup between the comments goes, wherever the parser put them.
+    html = (
+        "<p>一二<!-- AD_BEGIN --></p><table><tr><td>广告</td></tr></table>"
+        "<!--AD_END-->\n三</p>"
+    )
+    result = cleaning.clean_body(html, BASE, rules)
+    assert result.html == "<p>一二三</p>"
+    assert result.removed["ad"] == 1
+    # Never closed: only the comment goes.
+    result = cleaning.clean_body("<p>一<!--AD_BEGIN-->二</p><p>三</p>", BASE, rules)
+    assert result.html == "<p>一二</p>\n<p>三</p>"
+    assert not result.removed.get("ad")
+
+
+def test_a_footer_heading_takes_the_blocks_through_its_closing_block() -> None:
+    rules = cleaning.Rules(
+        texts=(
+            cleaning.TextRule(
+                "footer",
+                frozenset({"p"}),
+                equals=("精彩回顾",),
+                through="二维码",
+                through_block=10,
+            ),
+        )
+    )
+    html = (
+        '<p>正文。</p><p>精彩回顾</p><p>旧文一</p><p><br></p><img src="/a.jpg">'
+        '<p>扫二维码关注</p><img src="/qr.png"><img src="/qr2.png">（来源）'
+    )
+    result = cleaning.clean_body(html, BASE, rules)
+    assert result.html == "<p>正文。</p>\n<p>（来源）</p>"
+    assert result.removed["footer"] == 7
+    # A long block between, or no closing block: only the heading goes.
+    for html in (
+        "<p>精彩回顾</p><p>这是一段很长的正文，不是旧文的标题。</p><p>二维码</p>",
+        "<p>精彩回顾</p><p>旧文一</p>",
+    ):
+        kept = html.removeprefix("<p>精彩回顾</p>").replace("</p><p>", "</p>\n<p>")
+        assert cleaning.clean_body(html, BASE, rules).html == kept
+
+
+def test_leading_images_go_only_before_the_first_text() -> None:
+    rules = cleaning.Rules(leading_image_paths=(("banner", ".gif"),))
+    html = '<p><img src="/banner.GIF"></p><p>正文<img src="/chart.gif"></p>'
+    result = cleaning.clean_body(html, BASE, rules)
+    assert result.html == (
+        '<p>正文<img src="https://finance.sina.com.cn/chart.gif"'
+        ' referrerpolicy="no-referrer"></p>'
+    )
+    assert result.image == "https://finance.sina.com.cn/chart.gif"
+    assert result.removed["banner"] == 1
+    # A photo first: the GIF after it stays.
+    html = '<p><img src="/photo.jpg"><img src="/anim.gif"></p><p>正文</p>'
+    assert cleaning.clean_body(html, BASE, rules).removed.get("banner") is None

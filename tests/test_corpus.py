@@ -78,20 +78,7 @@ class CorpusRun:
 
 #: Pages the crawl is known to get wrong, and why: each is an expected failure
 #: (strict: once right, it must leave this list), and counts as not fully right.
-KNOWN_WRONG = {
-    "news-2017-artibody-fyinwmp0119643": (
-        "a WeChat repost: the account's banner GIF comes first (taken as headimg) and"
-        " its 本期精彩回顾 / 长按二维码 footer stays; one page is not enough for a rule"
-    ),
-    "finance-2005-chanye-244339": (
-        "a 2005 table layout (no #artibody): refused as not an article page"
-    ),
-    "house-2005-bj-68306": "a 2005 table layout (no #artibody): no article found",
-    "news-2010-artibody-20314487": (
-        "a 2010 Flash player inside the body: its thumbnail becomes the headimg and"
-        " its 播放视频 / 视频： lines stay"
-    ),
-}
+KNOWN_WRONG: dict[str, str] = {}
 
 #: Lines of the per-template table, printed by tests/conftest.py at the end.
 SUMMARY: list[str] = []

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import pickle
+import random
 import re
 import shutil
 import signal
@@ -23,6 +24,7 @@ import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -41,9 +43,13 @@ from newscrawl.distributed.addon import DistributedMode
 from newscrawl.distributed.codec import Seen, decode, encode_item, encode_seen
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.middleware import SharedArchivedArticlesMiddleware
-from newscrawl.distributed.runs import Membership
+from newscrawl.distributed.runs import RESTORED, Membership, restore_unfinished
 from newscrawl.distributed.shared import Keys, shown_url
-from newscrawl.distributed.writer import ArchiveWriter, WriterClaimedError
+from newscrawl.distributed.writer import (
+    ArchiveWriter,
+    WriterClaimedError,
+    WriterClaimLostError,
+)
 from newscrawl.items import Article
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
 from newscrawl.sina.dates import BEIJING
@@ -209,13 +215,15 @@ class Deployment:
         )
         return self._start(name, argv)
 
-    def writer(self, name: str, *options: str) -> Proc:
-        """A writer, once it has published the archived ids (start it first)."""
+    def writer(self, name: str, *options: str, wait: bool = True) -> Proc:
+        """A writer, once it has published the archived ids (unless not ``wait``)."""
         argv = [sys.executable, "-m", "scrapy", "writer", *options]
         argv += ["-s", f"REDIS_URL={self.server.url}"]
         argv += ["-s", f"ARCHIVE_DIR={self.archive}"]
         argv += ["-s", f"REDIS_WORKER_TIMEOUT={WORKER_TIMEOUT}"]
         proc = self._start(name, argv)
+        if not wait:
+            return proc
         wait_for(
             lambda: "taking hand-overs" in proc.text() or proc.popen.poll() is not None,
             "the writer to start",
@@ -610,8 +618,6 @@ def _name(component: Any) -> str:
 
 def sample_article() -> Article:
     """An article with every field set, some of them awkward to carry."""
-    from datetime import UTC, datetime
-
     return Article(
         url="https://finance.sina.com.cn/china/gncj/2021-04-20/doc-ikmvwzxq0000001.shtml",
         doc_id="ikmvwzxq0000001",
@@ -897,8 +903,6 @@ def test_a_bad_archived_entry_is_fetched_again_not_a_failed_run(
 
 
 def test_queued_requests_are_json_data_and_come_back_whole() -> None:
-    from datetime import UTC, datetime
-
     from newscrawl.distributed import serializer
     from newscrawl.sina.feed import FeedEntry
     from tests.test_spider import make_spider
@@ -1158,10 +1162,267 @@ def test_workers_wait_while_the_writer_lags(redis_server: RedisServer) -> None:
         await asyncio.sleep(0.5)
         assert not task.done()  # two wait: the third waits for room
         assert handoff.take(0) == b"one"
-        handoff.done(b"one", "x", None)
+        handoff.forget(b"one")
         await task
         return time.monotonic() - started
 
     assert asyncio.run(hand_over()) >= 0.5
     assert client.llen(KEYS.items) == 2
     assert crawler.stats.get_value("archive/handoff/waited") == 1
+
+
+# --- Workers started before the writer, after Redis lost its data ---------------------
+
+
+def test_a_run_started_without_the_marker_leaves_the_one_put_back(
+    redis_server: RedisServer,
+) -> None:
+    client = redis_server.client()
+    a = member(redis_server, "a")
+    # Redis lost its data: the run starts without the marker, and stops at the
+    # first feed page it knows.
+    assert a.join("run-1").resuming is False
+    assert client.get(KEYS.unfinished) == b"run-1"
+    # The writer puts back its archive's copy mid-run: not the run's marker.
+    assert restore_unfinished(client, KEYS) is True
+    assert client.get(KEYS.unfinished) == RESTORED.encode()
+    assert a.leave(finished=True) is True
+    # Run 1 ended cleanly, but did not read every page: the marker stays.
+    assert client.get(KEYS.unfinished) == RESTORED.encode()
+    joined = a.join("run-2")
+    assert joined.resuming is True
+    # Run 2 reads every page: its own marker now, nothing to put back.
+    assert restore_unfinished(client, KEYS) is False
+    assert client.get(KEYS.unfinished) == b"run-2"
+    assert a.leave(finished=True) is True
+    assert not client.exists(KEYS.unfinished)
+    # A dead run's marker is kept as it is.
+    b = member(redis_server, "b")
+    b.join("run-3")
+    assert b.leave(finished=False) is True
+    assert restore_unfinished(client, KEYS) is False
+    assert client.get(KEYS.unfinished) == b"run-3"
+
+
+def test_workers_started_before_the_writer_after_redis_lost_its_data_lose_nothing(
+    deployment: Deployment, small_expected: dict[str, bytes]
+) -> None:
+    replica = deployment.replica
+    client = deployment.client()
+    # The archive of a run that died after its first feed page: the newest 50
+    # articles, and the writer's copy of the unfinished-run marker. Redis has
+    # lost its data (the queue, the marker, the archived ids).
+    first = run_crawl(replica.feed_url, deployment.archive, "pages=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    marker = deployment.archive / ".newscrawl" / "crawl.unfinished"
+    marker.touch()
+    replica.clear_log()
+    # A worker starts the run before the writer (the writer stopped at the
+    # outage; cron goes on); it takes long enough for the writer to start.
+    early = Membership(client, KEYS, "early", timeout=PATIENCE)
+    assert early.join("run-early").resuming is False
+    writer = deployment.writer("writer")
+    # Another worker joins the run: the archived ids are published now, page 1
+    # holds nothing new, the run (not reading every page) stops there.
+    worker = deployment.worker("worker")
+    wait_for(lambda: "Idle: waiting" in worker.text(), "the worker to wait, idle")
+    assert early.idle() == 0
+    assert early.leave(finished=True) is False
+    assert worker.wait() == 0, worker.text()[-3000:]
+    assert replica.article_requests() == []
+    # The run ended cleanly, but did not make up for the dead one: both copies
+    # of the marker stay, and the next run reads every feed page.
+    assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    assert client.exists(KEYS.unfinished)
+    assert marker.exists()
+    assert "the last run did not finish" in writer.text()
+    writer = deployment.writer("writer-again")
+    (again,) = deployment.run_workers(1, prefix="again")
+    assert again.popen.returncode == 0, again.text()[-3000:]
+    assert deployment.stop_writer(writer) == 0, writer.text()[-3000:]
+    assert article_files(deployment.archive) == small_expected
+    assert len(replica.article_requests()) == SMALL - 50
+    # That run read every page and ended cleanly: the marker is gone, both copies.
+    assert not client.exists(KEYS.unfinished)
+    assert not marker.exists()
+
+
+def writer_of(server: RedisServer, root: Path) -> ArchiveWriter:
+    settings = get_project_settings()
+    settings.set("ARCHIVE_DIR", str(root), priority="cmdline")
+    settings.set("REDIS_URL", server.url, priority="cmdline")
+    settings.set("REDIS_WORKER_TIMEOUT", WORKER_TIMEOUT, priority="cmdline")
+    return ArchiveWriter.from_settings(settings)
+
+
+def test_the_writer_keeps_its_copy_of_the_marker_when_redis_restarts_empty(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "archive" / ".newscrawl" / "crawl.unfinished"
+    marker.parent.mkdir(parents=True)
+    marker.touch()
+    writer = writer_of(redis_server, tmp_path / "archive")
+    assert writer.restore_unfinished() is True
+    writer.mirror_unfinished()
+    # Redis restarts empty between two commands: the client reconnects, the
+    # marker is gone, and no run cleared it.
+    redis_server.stop()
+    redis_server.start()
+    writer.mirror_unfinished()
+    assert marker.exists()
+    assert redis_server.client().get(KEYS.unfinished) == RESTORED.encode()
+    writer.close()
+
+
+# --- A writer that lost its claim ----------------------------------------------------
+
+
+def test_a_writer_that_lost_its_claim_writes_nothing_more(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    paused = writer_of(redis_server, tmp_path / "paused")
+    paused.claim()
+    message = encode_item(sample_article())
+    paused.handoff.put(message)
+    assert paused.handoff.take(0) == message
+    # Paused (SIGSTOP) past its claim with the article in hand: the claim runs
+    # out, and the writer of another archive takes over, with that article.
+    client.delete(KEYS.writer)
+    other = writer_of(redis_server, tmp_path / "other")
+    other.claim()
+    assert other.recover() == 1
+    # The paused writer runs again: it writes nothing, in its archive or Redis.
+    with pytest.raises(WriterClaimLostError, match="lost its claim"):
+        paused.write(message)
+    assert article_files(tmp_path / "other") != {}
+    assert article_files(tmp_path / "paused") == {}
+    assert client.llen(KEYS.processing) == 0
+    assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}
+    # Its claim ran out and nobody took it: it still writes nothing, as another
+    # writer may have come and gone meanwhile.
+    other.release()
+    paused.handoff.put(message)
+    assert paused.handoff.take(0) == message
+    with pytest.raises(WriterClaimLostError):
+        paused.write(message)
+    assert article_files(tmp_path / "paused") == {}
+    assert client.lrange(KEYS.processing, 0, -1) == [message]
+    # Lost between the check and the end of the write (the window left): the
+    # file is written, but the writer publishes nothing and stops.
+    paused.claim()
+
+    def lost_meanwhile() -> None:
+        paused.hold()
+        client.set(KEYS.writer, "another:writer")
+
+    paused.archive.fence = lost_meanwhile
+    with pytest.raises(WriterClaimLostError, match="while writing an article"):
+        paused.write(message)
+    assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}
+    assert client.lrange(KEYS.processing, 0, -1) == [message]
+    paused.close()
+    other.close()
+
+
+# --- The loop: a writer killed again and again, Redis emptied once -------------------
+
+
+def test_a_writer_killed_five_times_and_redis_emptied_once_lose_nothing(
+    thousand: ThousandRun, tmp_path: Path
+) -> None:
+    """Issue 15's loop: three workers on 1,000 articles, the writer SIGKILLed five
+    times and started again, Redis restarted empty once (after a random kill),
+    writer and workers started in random orders; cron then runs workers until a
+    run made up for it all. The seed is printed: NEWSCRAWL_LOOP_SEED replays it."""
+    seed = int(os.environ.get("NEWSCRAWL_LOOP_SEED") or random.randrange(10**6))
+    print(f"\nloop test: NEWSCRAWL_LOOP_SEED={seed}")
+    rng = random.Random(seed)
+    replica = thousand.deployment.replica
+    replica.clear_log()
+    # No persistence: a restart brings Redis back empty.
+    server = RedisServer(tmp_path / "redis").start()
+    deployed = Deployment(replica, server, tmp_path, 21)
+    client = deployed.client()
+    since = datetime.now(UTC).isoformat()
+    writers: list[Proc] = []
+    workers: list[Proc] = []
+
+    def start_all(round_: int) -> None:
+        """Three workers and a writer, in a random order, a random while apart."""
+        names = ["writer", "worker0", "worker1", "worker2"]
+        rng.shuffle(names)
+        for name in names:
+            if name == "writer":
+                writers.append(deployed.writer(f"writer{len(writers)}", wait=False))
+            else:
+                workers.append(deployed.worker(f"{name}-{round_}"))
+            time.sleep(rng.uniform(0, 1.5))
+
+    def kill_writer() -> None:
+        """SIGKILL the writer a while into its work: some articles, or none."""
+        writer = writers[-1]
+        wait_for(lambda: "taking hand-overs" in writer.text(), "the writer to start")
+        wanted = rng.choice([0, rng.randint(20, 80)])
+        wait_for(
+            lambda: (
+                len(archived_paths(writer.text())) >= wanted
+                or (
+                    not any(w.popen.poll() is None for w in workers)
+                    and not client.llen(KEYS.items)
+                )
+            ),
+            f"the writer to archive {wanted} articles",
+        )
+        writer.kill()
+
+    try:
+        start_all(0)
+        emptied_after = rng.randint(1, 4)
+        for kill in range(1, 6):
+            kill_writer()
+            if kill == emptied_after:
+                server.stop()
+                for worker in workers:
+                    assert worker.wait() in (0, 6), worker.text()[-3000:]
+                server.start()
+                start_all(kill)
+            else:
+                time.sleep(rng.uniform(0, 2))
+                writers.append(deployed.writer(f"writer{len(writers)}", wait=False))
+        # Cron goes on: runs of three workers until one has made up for it all
+        # (one more at most: a run that read every page and ended cleanly).
+        for round_ in range(6, 9):
+            for worker in workers:
+                assert worker.wait() in (0, 6), worker.text()[-3000:]
+            if not client.exists(KEYS.unfinished):
+                break
+            workers += [deployed.worker(f"worker{i}-{round_}") for i in range(3)]
+        for worker in workers:
+            assert worker.wait() in (0, 6), worker.text()[-3000:]
+        assert not client.exists(KEYS.unfinished)
+        assert deployed.stop_writer(writers[-1]) == 0, writers[-1].text()[-3000:]
+        assert client.llen(KEYS.processing) == client.llen(KEYS.items) == 0
+        assert client.llen(KEYS.rejected) == 0
+    finally:
+        deployed.cleanup()
+        server.stop()
+    for proc in [*workers, *writers]:
+        assert "Traceback" not in proc.text(), proc.text()[-3000:]
+    assert [w.popen.returncode for w in writers[:-1]] == [-signal.SIGKILL] * 5
+    # Every article archived exactly once: one file each, created once.
+    assert article_files(deployed.archive) == thousand.expected
+    check = verify(deployed.archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+    archive = f"ARCHIVE_DIR={deployed.archive}"
+    changes = subprocess.run(
+        [sys.executable, "-m", "scrapy", "changes", "--since", since, "-s", archive],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        check=True,
+    )
+    listed = [json.loads(line) for line in changes.stdout.splitlines()]
+    assert Counter(c["path"] for c in listed) == Counter(thousand.expected.keys())
+    assert {c["change"] for c in listed} == {"created"}

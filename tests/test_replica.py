@@ -650,3 +650,52 @@ def test_client_hanging_up_is_not_an_error(
     assert fetch(replica.base_url + "/robots.txt")[0] == 200
     replica.stop()
     assert "Traceback" not in capfd.readouterr().err
+
+
+# --- The feed's date window (backfill) ------------------------------------------
+
+
+def test_the_date_window_lists_one_day_with_its_total() -> None:
+    from replica.site import BEIJING as CHINA
+    from replica.site import beijing_midnight, dated_site
+
+    site = dated_site(10, (10, 20), seed=1)
+    today = datetime.now(CHINA).date()
+    day = today - timedelta(days=3)
+    start = beijing_midnight(day)
+    inside = [a for a in site if start <= a.intime < start + 86400]
+    assert 10 <= len(inside) <= 20
+    result = site.feed(155, 1686, 1, 50, "http://x", window=(start, start + 86400))
+    assert result["result"]["total"] == len(inside)
+    assert {int(i["intime"]) for i in result["result"]["data"]} == {
+        a.intime for a in inside
+    }
+    # The live feed counts everything but lists two pages of 50 only.
+    assert len(site) > 150
+    live = site.feed(155, 1686, 3, 50, "http://x")["result"]
+    assert live["total"] == len(site) and live["data"] == []
+    assert len(site.feed(155, 1686, 2, 50, "http://x")["result"]["data"]) == 50
+
+
+def test_main_serves_days_for_a_backfill() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "replica", "--days", "3", "--per-day", "12-12"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first, second = process.stdout.readline(), process.stdout.readline()
+        feed = first.split()[2]
+        assert second.startswith("crawl it with: scrapy crawl sina_finance -s ")
+        assert f"SINA_FEED_URL={feed}" in second
+        status, _, body = fetch(
+            feed + "?pageid=155&lid=1686&num=50&page=1&etime=0&stime=9999999999"
+        )
+        assert status == 200
+        assert json.loads(body)["result"]["total"] <= 36
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)

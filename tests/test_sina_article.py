@@ -10,7 +10,7 @@ from lxml.html import HtmlElement
 from newscrawl.sina.article import PageFields, extract_page, normalize_title
 from newscrawl.sina.dates import rfc1123
 from newscrawl.sina.encoding import read_document
-from tests.conftest import FINANCE_URL, NEWS_URL, OLD_URL, SEED_URL, page
+from tests.conftest import FINANCE_URL, FIXTURES, NEWS_URL, OLD_URL, SEED_URL, page
 
 
 def parsed(body: bytes, content_type: str = "text/html") -> HtmlElement:
@@ -100,3 +100,41 @@ def test_page_without_date_or_body() -> None:
 )
 def test_normalize_title(raw: str, normal: str) -> None:
     assert normalize_title(raw) == normal
+
+
+def corpus_fields(name: str, url: str) -> PageFields:
+    path = FIXTURES / "corpus" / "pages" / f"{name}.html"
+    return extract_page(parsed(path.read_bytes()), url)
+
+
+def test_2005_table_page() -> None:
+    # No id anywhere: the title is the th.f24, the date the row under it, the body
+    # the innermost td.l17 of its table.
+    got = corpus_fields(
+        "finance-2005-chanye-244339",
+        "http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml",
+    )
+    assert got.title_raw == "四年前中500万现穷困潦倒 一夜暴富后如何经营"
+    assert got.title_source == "th"
+    assert got.published == datetime(2005, 3, 21, 3, 21, tzinfo=UTC)
+    assert got.doc_id == "244339"
+    assert got.body_html is not None
+    assert got.body_html.lstrip().startswith("<p>　　人生如戏。")
+    assert "来源: 尹娟" in got.body_html
+    assert "发表评论" not in got.body_html
+    assert "产经资讯" not in got.body_html
+
+
+def test_2005_table_page_inside_a_div_article() -> None:
+    # Its #article holds the title and the date line too: the body is its td.l17.
+    got = corpus_fields(
+        "house-2005-bj-68306", "http://bj.house.sina.com.cn/p/2005-03-31/031868306.html"
+    )
+    assert got.title_raw == "拿出10万元投资房产 小两口尝试以钱生钱(图)"
+    assert got.published == datetime(2005, 3, 30, 19, 18, tzinfo=UTC)
+    assert got.doc_id == "031868306"
+    assert got.body_html is not None
+    assert "北京娱乐信报" not in got.body_html
+    assert "U796P62T3D68306F72DT20050331104105.jpg" in got.body_html
+    assert "(信报记者 蔡雪婧)" in got.body_html
+    assert "楼盘论坛" not in got.body_html

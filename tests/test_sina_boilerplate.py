@@ -156,3 +156,86 @@ def test_a_series_list_goes_with_its_heading() -> None:
     )
     result = clean_body(BEFORE + html + AFTER, BASE, SINA_RULES)
     assert result.html == BEFORE + "\n" + AFTER
+
+
+def test_the_2010_flash_player_and_video_promo_go() -> None:
+    # http://news.sina.com.cn/w/2010-05-20/230720314487.shtml: the player inside a
+    # sentence, between its template comments; the promo (thumbnail, 播放视频)
+    # after the article.
+    html = (
+        "<P>　　把宵禁期限<!-- 播放器 begin -->\n<!-- flash player begin -->\n"
+        '<STYLE type="text/css">.contentPlayer{float:left;}</STYLE>\n'
+        '<SPAN class="contentPlayer"><SPAN class="cp_player" id="p_player">'
+        '<EMBED src="http://p.you.video.sina.com.cn/swf/BokerPlayerV3_1_1_100401.swf">'
+        '</SPAN><SPAN class="cp_tit"><A href="http://video.sina.com.cn/news/w/v/'
+        '2010-05-20/201760744.shtml">视频：泰国延长曼谷宵禁三天 红衫军陆续返乡</A>'
+        '</SPAN><SPAN class="cp_from">来源：东方卫视转《新闻联播》</SPAN></SPAN>\n'
+        '<SCRIPT type="text/javascript">SinaBokePlayer_o.showFlashPlayer();</SCRIPT>\n'
+        "<!-- flash player end -->\n<!-- 播放器 end -->\n\n延长到22日。</P>"
+        '<!-- 2009-08-04 zhaokai begin -->\n<BR>\n<DIV class="blk-video">'
+        '<DIV class="blk-video-l"><A href="http://video.sina.com.cn/news/w/v/'
+        '2010-05-20/201760744.shtml"><IMG src="http://i1.sinaimg.cn/dy/news/w/v/'
+        '2010-05-20/U3458P1T334D60744F9098DT20100520201838.jpg" width="94" '
+        'height="71"></A></DIV><DIV class="blk-video-r"><DIV class="blk-v-tit">'
+        "<A href=#>泰国延长曼谷宵禁三天 红衫军陆续返乡</A></DIV>"
+        '<DIV class="blk-v-from">来源：东方卫视转《新闻联播》</DIV>'
+        '<A href=# class="blk-v-play">播放视频</A></DIV></DIV>\n'
+        '<DIV class="clearcl"></DIV>\n<!-- 2009-08-04 zhaokai end -->'
+    )
+    result = clean_body(BEFORE + html + AFTER, BASE, SINA_RULES)
+    assert result.html == BEFORE + "\n<p>　　把宵禁期限延长到22日。</p>\n" + AFTER
+    assert result.removed.get("video") == 2, dict(result.removed)
+    assert result.image is None
+
+
+def test_the_2005_picture_in_picture_ad_goes_and_the_sentence_is_whole() -> None:
+    # http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml: the page's
+    # parser closed the paragraph at the ad's table, as in the body handed over.
+    html = (
+        "<p>　　医生孙启勤意外地获得了5<!--NEWSZW_HZH_BEGIN--></p><table align=left>"
+        '<tr><td><a href="http://chanye.finance.sina.com.cn/focus/cfj/index.shtml">'
+        '<img src="http://image2.sina.com.cn/chye/temp/U435P111T7D471F130DT2004032919'
+        '1644.jpg" height="300" width="400"></a></td></tr></table>'
+        "<!--NEWSZW_HZH_END-->00万元的体彩大奖。\n\n"
+    )
+    result = clean_body(BEFORE + html + AFTER, BASE, SINA_RULES)
+    assert result.html == (
+        BEFORE + "\n<p>　　医生孙启勤意外地获得了500万元的体彩大奖。\n</p>\n" + AFTER
+    )
+    assert result.removed.get("ad") == 1, dict(result.removed)
+    assert result.image is None
+
+
+def test_a_wechat_reposts_banner_and_footer_go() -> None:
+    # http://news.sina.com.cn/o/2017-07-27/doc-ifyinwmp0119643.shtml
+    html = (
+        '<p><img style="max-width:500px" src="http://n.sinaimg.cn/translate/20170722/'
+        'bkrC-fyiiahy5949571.gif" img-size="900,270"></p>\n'
+        "<p>遗憾！孙杨800自仅获第五。</p>\n<p><br></p>\n"
+        "<p>来源：新浪体育、凤凰体育</p>\n<p><br></p><br>\n<p>本期精彩回顾</p>\n"
+        "<p><br></p>\n<p>呵呵，想和中国人PK数学，再回去学个100年吧！<br></p>\n"
+        "<p><br></p>\n<p>孙杨又赢了！霍顿这回连仰视的机会都没有</p>\n<p><br></p>\n"
+        '<p><br></p><img style="max-width:500px" src="http://n.sinaimg.cn/translate/'
+        '20170722/s3MK-fyiiahy5949770.jpg">\n<p>ID：huanqiu-com<br>长按二维码，关注环环'
+        '</p><img style="max-width:500px" src="http://n.sinaimg.cn/translate/20170722/'
+        'lSAn-fyiiahy5949859.png" img-size="10,158"><img style="max-width:500px" '
+        'src="http://n.sinaimg.cn/translate/20170722/1-05-fyiiahy5949895.jpg" '
+        'img-size="430,430">【本文来自微信公众号“环球网”】\n\t\n'
+    )
+    result = clean_body(html, BASE, SINA_RULES)
+    assert result.html == (
+        "<p>遗憾！孙杨800自仅获第五。</p>\n<p>来源：新浪体育、凤凰体育</p>\n"
+        "<p>【本文来自微信公众号“环球网”】</p>"
+    )
+    assert result.image is None
+    assert result.removed.get("banner") == 1
+    assert result.removed.get("wechat_footer"), dict(result.removed)
+
+
+def test_a_heading_of_past_posts_without_a_qr_code_goes_alone() -> None:
+    html = (
+        "<p>精彩回顾</p><p>　　一个不短的段落，它是文章的正文，不是往期文章的标题。</p>"
+    )
+    assert clean_body(html, BASE, SINA_RULES).html == html.removeprefix(
+        "<p>精彩回顾</p>"
+    )

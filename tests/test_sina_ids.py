@@ -26,6 +26,9 @@ SINA = frozenset({".sina.com.cn"})
             "ikmvwzxq0000001",
         ),
         ("http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml", "13482762951"),
+        # 2005 house pages end in .html.
+        ("http://bj.house.sina.com.cn/p/2005-03-31/031868306.html", "031868306"),
+        ("http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml", "244339"),
         (
             "http://finance.sina.com.cn/stock/s/20110822/145810356592.shtml",
             "145810356592",

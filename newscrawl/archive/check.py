@@ -22,7 +22,7 @@ from newscrawl.archive.owner import sha256
 from newscrawl.archive.warc import DamagedRecordError, read_capture, warc_dir
 
 #: Every this many files, long commands say how far they are.
-PROGRESS_EVERY = 5000
+PROGRESS_EVERY = 100
 
 Progress = Callable[[int], None]
 

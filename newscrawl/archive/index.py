@@ -21,7 +21,7 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 INDEX_NAME = "index.sqlite3"
 #: The schema this code writes; older indexes are migrated (MIGRATIONS).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Below this much free space an I/O error opening the index is a full disk.
 LOW_SPACE = 1024 * 1024
 
@@ -76,9 +76,30 @@ CREATE TABLE IF NOT EXISTS aliases (
     feed_mtime INTEGER
 );
 """
-# Version 3: every captured version of every article (its WARC response record),
-# and withdrawn articles (articles.withdrawn_*; 'withdrawn' in the journal).
+# Version 3: backfill by date. Per channel and Beijing day, what the feed's window
+# said (its total, when it was read, whether every item is archived), and each item
+# the window listed with what became of it: coverage counts come from these.
 _SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS feed_days (
+    channel TEXT NOT NULL,        -- the channel's name (SINA_CHANNELS)
+    day TEXT NOT NULL,            -- YYYY-MM-DD, Beijing
+    total INTEGER,                -- the window's total when last read
+    read_at TEXT,                 -- ISO 8601, UTC: when its pages were last read
+    complete INTEGER NOT NULL DEFAULT 0,  -- 1: every item archived, not read again
+    PRIMARY KEY (channel, day)
+);
+CREATE TABLE IF NOT EXISTS feed_day_items (
+    channel TEXT NOT NULL,
+    day TEXT NOT NULL,
+    doc_id TEXT NOT NULL,         -- as the window listed it (maybe an alias)
+    outcome TEXT,                 -- NULL, 'failed' or 'dropped': its last attempt
+    PRIMARY KEY (channel, day, doc_id)
+);
+CREATE INDEX IF NOT EXISTS feed_day_items_by_doc ON feed_day_items (doc_id);
+"""
+# Version 4: every captured version of every article (its WARC response record),
+# and withdrawn articles (articles.withdrawn_*; 'withdrawn' in the journal).
+_SCHEMA_4 = """
 CREATE TABLE IF NOT EXISTS versions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL,
@@ -156,6 +177,27 @@ class Version:
     feed_mtime: int | None
     payload_digest: str
     sha256: str | None
+
+
+@dataclass(slots=True)
+class DayCoverage:
+    """What the archive holds of one channel's day (``scrapy coverage``)."""
+
+    channel: str
+    day: str
+    total: int | None  # the feed's window total, when last read
+    read_at: str | None
+    complete: bool
+    listed: int = 0  # items the window listed (recorded)
+    archived: int = 0
+    failed: int = 0  # not archived: the page could not be fetched
+    dropped: int = 0  # not archived: refused as not an article
+    gaps: list[str] = field(default_factory=list)  # listed, not archived
+
+    @property
+    def missing(self) -> int:
+        """Articles of the day the archive lacks, by the feed's total."""
+        return max((self.total or 0) - self.archived, len(self.gaps))
 
 
 _COLUMNS = ", ".join(f.name for f in fields(IndexRow))
@@ -282,7 +324,7 @@ class ArchiveIndex:
             db = sqlite3.connect(temp, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA + _SCHEMA_2 + _SCHEMA_3)
+                db.executescript(_SCHEMA + _SCHEMA_2 + _SCHEMA_3 + _SCHEMA_4)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             finally:
                 db.close()
@@ -552,6 +594,106 @@ class ArchiveIndex:
                 ((now, d) for d in doc_ids),
             )
 
+    # --- Days of the feed (backfill, coverage) --------------------------------------
+
+    def record_window(
+        self, channel: str, day: str, total: int, doc_ids: Iterable[str], now: str
+    ) -> None:
+        """A page of the feed's window of ``day`` was read: its total and items."""
+        with self.transaction(synced=False) as db:
+            db.execute(
+                "INSERT INTO feed_days (channel, day, total, read_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(channel, day) DO UPDATE SET"
+                " total = excluded.total, read_at = excluded.read_at",
+                (channel, day, total, now),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO feed_day_items (channel, day, doc_id)"
+                " VALUES (?, ?, ?)",
+                ((channel, day, d) for d in doc_ids),
+            )
+
+    def note_outcome(self, doc_id: str, outcome: str | None) -> None:
+        """What became of a listed item: 'failed', 'dropped', or None (archived)."""
+        with self.transaction(synced=False) as db:
+            db.execute(
+                "UPDATE feed_day_items SET outcome = ? WHERE doc_id = ?",
+                (outcome, doc_id),
+            )
+
+    def complete_days(self, channel: str) -> set[str]:
+        """The days of ``channel`` marked complete: backfill reads them no more."""
+        return {
+            day
+            for (day,) in self.db.execute(
+                "SELECT day FROM feed_days WHERE channel = ? AND complete = 1",
+                (channel,),
+            )
+        }
+
+    def settle_day(self, channel: str, day: str) -> bool:
+        """Mark ``day`` complete if its window was read to its total and every item
+        it listed is archived; return whether it is complete."""
+        found = self.coverage(channel=channel, since=day, until=day)
+        if not found:
+            return False
+        cover = found[0]
+        if cover.complete:
+            return True
+        if cover.total is None or cover.listed < cover.total or cover.gaps:
+            return False
+        with self.transaction(synced=False) as db:
+            db.execute(
+                "UPDATE feed_days SET complete = 1 WHERE channel = ? AND day = ?",
+                (channel, day),
+            )
+        return True
+
+    def coverage(
+        self, *, channel: str | None = None, since: str = "", until: str = "9999"
+    ) -> list[DayCoverage]:
+        """Per channel and day read by backfill: the feed's total, what was
+        archived, failed and dropped, and the doc ids not archived (the gaps)."""
+        days: dict[tuple[str, str], DayCoverage] = {}
+
+        # Spelt out rather than "(? IS NULL OR channel = ?)", which keeps SQLite
+        # from using the primary key: a year's backfill settles 365 days by it.
+        def where(table: str) -> str:
+            found = f"{table}.day >= ? AND {table}.day <= ?"
+            return found if channel is None else f"{table}.channel = ? AND {found}"
+
+        values = (since, until) if channel is None else (channel, since, until)
+        for name, day, total, read_at, complete in self.db.execute(
+            "SELECT channel, day, total, read_at, complete FROM feed_days d"
+            f" WHERE {where('d')} ORDER BY channel, day",
+            values,
+        ):
+            days[name, day] = DayCoverage(name, day, total, read_at, bool(complete))
+        for name, day, doc_id, outcome, archived in self.db.execute(
+            "SELECT i.channel, i.day, i.doc_id, i.outcome,"
+            " (a.sha256 IS NOT NULL OR b.sha256 IS NOT NULL)"
+            " FROM feed_day_items i"
+            " LEFT JOIN articles a ON a.doc_id = i.doc_id"
+            " LEFT JOIN aliases al ON al.alias = i.doc_id"
+            " LEFT JOIN articles b ON b.doc_id = al.doc_id"
+            f" WHERE {where('i')}"
+            " ORDER BY i.doc_id",
+            values,
+        ):
+            cover = days.get((name, day))
+            if cover is None:
+                continue
+            cover.listed += 1
+            if archived:
+                cover.archived += 1
+                continue
+            if outcome == "failed":
+                cover.failed += 1
+            elif outcome == "dropped":
+                cover.dropped += 1
+            cover.gaps.append(doc_id)
+        return list(days.values())
+
 
 def _journal(
     db: sqlite3.Connection,
@@ -618,6 +760,28 @@ def write_index(
         index.close()
 
 
+def copy_days(source: Path, target: Path) -> None:
+    """Copy what backfill knew of the feed's days (``feed_days`` and their items)
+    from the index at ``source`` into the new one at ``target`` (``reindex``): the
+    files cannot tell it again."""
+    index = ArchiveIndex(target)
+    try:
+        index.db.execute("ATTACH DATABASE ? AS old", (str(source),))
+        try:
+            with index.transaction() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO feed_days SELECT * FROM old.feed_days"
+                )
+                db.execute(
+                    "INSERT OR IGNORE INTO feed_day_items"
+                    " SELECT * FROM old.feed_day_items"
+                )
+        finally:
+            index.db.execute("DETACH DATABASE old")
+    finally:
+        index.close()
+
+
 # --- Migrations ----------------------------------------------------------------------
 
 
@@ -646,13 +810,20 @@ def _utc_text(value: str) -> str:
 
 
 def _to_version_3(db: sqlite3.Connection, archive_root: Path) -> None:
+    """The days backfill read (``feed_days``) and their items: empty at first."""
+    for statement in _SCHEMA_3.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _to_version_4(db: sqlite3.Connection, archive_root: Path) -> None:
     """Versions and withdrawn articles; the journal's CHECK admits 'withdrawn'
     (SQLite cannot alter a CHECK: the table is copied)."""
     db.execute("ALTER TABLE articles ADD COLUMN withdrawn_at TEXT")
     db.execute("ALTER TABLE articles ADD COLUMN withdrawn_status INTEGER")
     db.execute("ALTER TABLE changes RENAME TO changes_v2")
     db.execute("DROP INDEX IF EXISTS changes_by_run")
-    for statement in (_SCHEMA_2 + _SCHEMA_3).split(";"):
+    for statement in (_SCHEMA_2 + _SCHEMA_4).split(";"):
         if statement.strip():
             db.execute(statement)
     db.execute(
@@ -666,4 +837,5 @@ def _to_version_3(db: sqlite3.Connection, archive_root: Path) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {
     1: _to_version_2,
     2: _to_version_3,
+    3: _to_version_4,
 }

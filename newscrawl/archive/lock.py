@@ -17,6 +17,11 @@ LOCK_NAME = "lock"
 class ArchiveLockedError(RuntimeError):
     """Another run holds the archive."""
 
+    def __init__(self, message: str, purpose: str = "") -> None:
+        super().__init__(message)
+        #: What the holder said it is doing ("backfill"), or "".
+        self.purpose = purpose
+
 
 class ArchiveLock:
     """An exclusive ``flock`` on ``<archive>/.newscrawl/lock``.
@@ -26,8 +31,11 @@ class ArchiveLock:
     next run. The file keeps the holder's pid only to make the message useful.
     """
 
-    def __init__(self, archive_root: Path) -> None:
+    def __init__(self, archive_root: Path, purpose: str = "") -> None:
         self.path = archive_root / STATE_DIR / LOCK_NAME
+        #: Written after the pid: a run that finds the lock held reads it (a cron
+        #: run leaves the archive to a backfill, which reads the live feed too).
+        self.purpose = purpose
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -37,15 +45,17 @@ class ArchiveLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            holder = _holder(fd)
+            holder, purpose = _holder(fd)
             os.close(fd)
             archive = self.path.parent.parent
+            doing = f"a {purpose}" if purpose else "another run"
             raise ArchiveLockedError(
-                f"another run (pid {holder}) is using the archive {archive}"
+                f"{doing} (pid {holder}) is using the archive {archive}", purpose
             ) from exc
         # The pid is written over the old one in one write, then the rest cut:
         # the file is never empty while a holder has it (see `_holder`).
-        line = f"{os.getpid()}\n".encode()
+        purpose = f"{self.purpose}\n" if self.purpose else ""
+        line = f"{os.getpid()}\n{purpose}".encode()
         os.pwrite(fd, line, 0)
         os.ftruncate(fd, len(line))
         self._fd = fd
@@ -70,16 +80,16 @@ class ArchiveLock:
         self.release()
 
 
-def _holder(fd: int) -> str:
-    """The pid in the lock file of another holder.
+def _holder(fd: int) -> tuple[str, str]:
+    """The pid and purpose in the lock file of another holder.
 
     A holder that has just taken the lock of a new file has not written its pid
     yet: the file is empty for a few microseconds. Wait for it (briefly).
     """
     for _ in range(200):
         found = os.pread(fd, 64, 0).decode("ascii", "replace")
-        pid = found.split("\n", 1)[0].strip()
-        if pid.isdigit() and found.count("\n") >= 1:
-            return pid
+        pid, _, rest = found.partition("\n")
+        if pid.strip().isdigit() and found.count("\n") >= 1:
+            return pid.strip(), rest.partition("\n")[0].strip()
         time.sleep(0.005)
-    return "unknown"
+    return "unknown", ""

@@ -46,7 +46,7 @@ from newscrawl.archive.warc import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
@@ -156,6 +156,9 @@ class Archive:
         self.run = run or new_run_id(self.started)
         #: Paths this session created, updated and moved: its runs-log line.
         self.changed: dict[str, list[str]] = {"created": [], "updated": [], "moved": []}
+        #: Called right before each article is written (raising stops the write):
+        #: the distributed writer checks there that it still holds its claim.
+        self.fence: Callable[[], None] = lambda: None
         self._index: ArchiveIndex | None = None
 
     @classmethod
@@ -271,6 +274,7 @@ class Archive:
         digest = sha256(data)
         index = self.index
         old = index.get(row.doc_id)
+        self.fence()
         if (
             old is not None
             and old.archived
@@ -389,6 +393,27 @@ class Archive:
         return (
             self.index.withdraw(doc_id, status, now=utc_now(), run=self.run) is not None
         )
+
+    # --- Days of the feed (backfill) ------------------------------------------------
+
+    def record_window(
+        self, channel: str, day: str, total: int, doc_ids: list[str]
+    ) -> None:
+        """Note a page of the feed's window of ``day``: its total and its items."""
+        self.index.record_window(channel, day, total, doc_ids, utc_now())
+
+    def note_outcome(self, doc_id: str, outcome: str | None) -> None:
+        """A listed item failed ('failed'), was refused ('dropped'), or neither."""
+        if self.has_index():
+            self.index.note_outcome(doc_id, outcome)
+
+    def complete_days(self, channel: str) -> set[str]:
+        """The days of ``channel`` whose every item is archived."""
+        return self.index.complete_days(channel) if self.has_index() else set()
+
+    def settle_day(self, channel: str, day: str) -> bool:
+        """Mark ``day`` complete if all it listed is archived; whether it is."""
+        return self.has_index() and self.index.settle_day(channel, day)
 
     # --- Runs ------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ def check_categories(settings: BaseSettings) -> None:
                 ) from exc
 
 
-def hold_archive(settings: BaseSettings) -> ArchiveLock:
+def hold_archive(settings: BaseSettings, purpose: str = "") -> ArchiveLock:
     """Take the archive's lock for this process, and check its index opens.
 
     Raises ArchiveLockedError if another run holds it, OSError if the archive
@@ -54,7 +54,7 @@ def hold_archive(settings: BaseSettings) -> ArchiveLock:
     full: all before anything is fetched.
     """
     root = archive_root(settings)
-    lock = ArchiveLock(root)
+    lock = ArchiveLock(root, purpose)
     lock.acquire()
     try:
         if index_path(root).exists():
@@ -80,10 +80,26 @@ class Command(ScrapyCrawlCommand):
             check_arguments(self.settings, opts.spargs)
         check_categories(self.settings)
         crawler = self._create_crawler(spidercls)
+        # The summary comes after Scrapy's stats dump: the log's last line.
+        crawler.newscrawl_summary_last = True  # type: ignore[attr-defined]
         try:
             # A distributed worker never touches the archive: its writer holds it.
-            lock = None if distributed(self.settings) else hold_archive(self.settings)
+            backfill = "backfill" if opts.spargs.get("backfill") else ""
+            lock = (
+                None
+                if distributed(self.settings)
+                else hold_archive(self.settings, backfill)
+            )
         except ArchiveLockedError as exc:
+            if exc.purpose == "backfill" and not opts.spargs.get("backfill"):
+                # A backfill reads the live feed every SINA_BACKFILL_LIVE_EVERY
+                # seconds itself: this run's work is being done; cron sees success.
+                print(
+                    f"newscrawl: {exc}; it reads the live feed itself, nothing to do",
+                    file=sys.stderr,
+                )
+                self.exitcode = int(ExitStatus.OK)
+                return
             # One clear line and a status of its own: cron may simply try later.
             print(f"newscrawl: {exc}; not starting a second run", file=sys.stderr)
             self.exitcode = int(ExitStatus.LOCKED)
@@ -107,6 +123,9 @@ class Command(ScrapyCrawlCommand):
             # the run still gets its summary line and record here.
             outcome.forced_stop()
             self.exitcode = int(outcome.exit_status)
+            # After Scrapy's stats dump (30 lines): the log's last line, for cron.
+            if outcome.closed:
+                outcome.log_summary()
 
 
 def _reason(exc: OSError | IndexUnusableError) -> str:

@@ -15,6 +15,7 @@ from newscrawl.archive.index import (
     IndexRow,
     IndexUnusableError,
     Version,
+    copy_days,
     index_path,
     write_index,
 )
@@ -64,6 +65,8 @@ class Command(ArchiveCommand):
         _remove(building)
         try:
             count = write_index(building, rows, changes, aliases, versions)
+            if not damaged and path.exists():
+                copy_days(path, building)
             if damaged:
                 moved = path.with_name(path.name + ".damaged")
                 for suffix in _SIDE_FILES:

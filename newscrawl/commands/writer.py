@@ -26,7 +26,8 @@ class Command(ScrapyCommand):
     """Writes what distributed workers hand over into the archive at ARCHIVE_DIR.
 
     Exit status: 0 stopped (SIGTERM, Ctrl-C) or drained; 1 the archive cannot be
-    written; 2 bad usage; 5 another writer holds the archive or the hand-overs;
+    written; 2 bad usage; 5 another writer holds the archive or the hand-overs,
+    or took them over from this one (it was stopped for longer than its claim);
     6 Redis is unavailable, or may evict keys. Whatever it had not finished waits
     in Redis for the next writer.
     """

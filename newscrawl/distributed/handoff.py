@@ -2,11 +2,11 @@
 
 The hand-over is a reliable queue: workers push messages onto ``items``; the writer
 moves one at a time onto ``items:processing`` (BLMOVE, atomic), writes it durably,
-then, in one transaction, records the article in the ``archived`` hash and removes
-the message from ``processing``. A writer that dies between the move and that
-transaction leaves the message in ``processing``, where the next writer finds it
-first: nothing taken is lost, and writing it again changes nothing on disk (the
-archive skips unchanged bytes).
+then, in one step (a script), records the article in the ``archived`` hash and
+removes the message from ``processing``, if it still holds its claim (writer.py).
+A writer that dies between the move and that step leaves the message in
+``processing``, where the next writer finds it first: nothing taken is lost, and
+writing it again changes nothing on disk (the archive skips unchanged bytes).
 """
 
 from __future__ import annotations
@@ -35,12 +35,23 @@ def mtime_value(mtime: int | None) -> str:
     return "" if mtime is None else str(mtime)
 
 
+# KEYS: writer, archived, processing. ARGV: the writer's identity, the message,
+# then doc id and mtime pairs. 0, changing nothing, if the claim is not its own.
+_DONE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('LREM', KEYS[3], 1, ARGV[2])
+return 1
+"""
+
+
 class Handoff:
     """The hand-over list: ``put`` by workers; ``take`` … ``done`` by the writer."""
 
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
+        self._done = client.register_script(_DONE)
 
     def put(self, message: bytes) -> None:
         """Hand a message over (workers)."""
@@ -70,20 +81,17 @@ class Handoff:
         return found[::-1]
 
     def done(
-        self,
-        message: bytes,
-        doc_id: str,
-        mtime: int | None,
-        alias: tuple[str, int | None] | None = None,
-    ) -> None:
-        """``message`` is durably in the archive: publish its doc id (and the doc id
-        the feed listed for it, if its page redirected), drop it."""
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.archived, doc_id, mtime_value(mtime))
-            if alias is not None:
-                pipe.hset(self.keys.archived, alias[0], mtime_value(alias[1]))
-            pipe.lrem(self.keys.processing, 1, message)  # type: ignore[arg-type]
-            pipe.execute()
+        self, message: bytes, entries: list[tuple[str, int | None]], writer: str
+    ) -> bool:
+        """``message`` is durably in the archive: publish ``entries`` (its doc id
+        and mtime, and the doc id the feed listed for it if its page redirected)
+        and drop it, all in one step, if ``writer`` still holds the claim (the
+        ``writer`` key); return whether it did."""
+        args: list[str | bytes] = [writer, message]
+        for doc_id, mtime in entries:
+            args += [doc_id, mtime_value(mtime)]
+        keys = [self.keys.writer, self.keys.archived, self.keys.processing]
+        return bool(self._done(keys=keys, args=args))
 
     def forget(self, message: bytes) -> None:
         """``message`` needs nothing done: drop it."""

@@ -15,10 +15,14 @@ Every step is one Lua script, so it is atomic, and times are Redis's own clock
 (TIME), so that machines whose clocks disagree still agree on who is alive.
 
 A run ends when its last worker leaves: its dupefilter is deleted (Redis memory
-is bounded by one run's fingerprints). The ``unfinished`` marker is set at a run's
-start and deleted at its end only if every worker of it finished normally; while
-it is there the next run reads every feed page, as a single-machine crawl does
-after a crawl that was killed (ArchivedArticlesMiddleware).
+is bounded by one run's fingerprints). The ``unfinished`` marker holds the id of
+the run that set it: each run sets it at its start (it reads every feed page if
+the marker was there already: ``resuming``) and deletes it at its end only if
+every worker of it finished normally and the marker is still its own. While it is
+there the next run reads every feed page, as a single-machine crawl does after a
+crawl that was killed (ArchivedArticlesMiddleware). The archive writer puts back
+a marker Redis lost (writer.py) under a value no run has: a run that started
+without it did not read every page, and must not clear it.
 """
 
 from __future__ import annotations
@@ -134,11 +138,47 @@ if redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. now) > 0 then
 end
 if redis.call('ZCARD', KEYS[1]) > 0 then return {0, ''} end
 local run = redis.call('HGET', KEYS[3], 'id') or ''
-if redis.call('HGET', KEYS[3], 'dirty') == '0' then redis.call('DEL', KEYS[4]) end
+-- Only the marker this run set: one that the archive writer put back meanwhile
+-- (Redis had lost it) asks for a run that reads every page, which this one,
+-- started without it, did not.
+if redis.call('HGET', KEYS[3], 'dirty') == '0'
+   and redis.call('GET', KEYS[4]) == run then
+  redis.call('DEL', KEYS[4])
+end
 redis.call('DEL', KEYS[3], KEYS[2])
 return {1, run}
 """
 )
+
+
+# KEYS: unfinished, run. ARGV: the value to put back.
+# Returns 1 if the marker is (now) one that only a run reading every page clears.
+_RESTORE = """
+local marker = redis.call('GET', KEYS[1])
+if marker and (redis.call('HGET', KEYS[2], 'id') ~= marker
+               or redis.call('HGET', KEYS[2], 'resuming') == '1') then
+  -- A dead run's marker, one put back before, or that of a run that reads
+  -- every page: the next run, or this one, makes up for what was lost.
+  return 0
+end
+-- Absent, or the marker of a run that started without one (Redis had lost
+-- it): that run does not read every page, and its end must leave this one.
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+#: The value of the ``unfinished`` marker the archive writer puts back: no run's id.
+RESTORED = "restored by the archive writer"
+
+
+def restore_unfinished(client: Redis, keys: Keys) -> bool:
+    """Put back the marker of an unfinished run, which Redis lost; return whether
+    it was missing (or only the current run's, which does not read every page).
+
+    Atomic: a run that starts or ends meanwhile sees the marker before or after.
+    """
+    script = client.register_script(_RESTORE)
+    return bool(script(keys=[keys.unfinished, keys.run], args=[RESTORED]))
 
 
 class RunEndedError(RuntimeError):

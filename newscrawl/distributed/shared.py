@@ -64,7 +64,8 @@ class Keys:
 
     @property
     def unfinished(self) -> str:
-        """Set while a run goes on, and after one that did not end cleanly."""
+        """Set while a run goes on, and after one that did not end cleanly: the id
+        of the run that set it, or RESTORED (the writer put it back)."""
         return self._key("unfinished")
 
     @property

@@ -9,7 +9,13 @@ hash, which workers read to skip what is archived without fetching it.
 
 One writer per archive: the archive's lock (as a crawl holds it) on its machine,
 and a claim in Redis against a writer of another archive on another machine
-taking the same hand-overs.
+taking the same hand-overs. The claim fences every write: right before an
+article goes into the archive, the writer renews it (atomically, only if it is
+still its own) and writes nothing if it is not (WriterClaimLostError); it
+publishes a written article in the ``archived`` hash in the same script as
+another such check. What remains: a writer frozen for longer than the claim lasts
+(``REDIS_WORKER_TIMEOUT``) between that check and the end of the file's write
+(a rename and two fsyncs) still completes that one write.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from newscrawl.archive.runlog import UNFINISHED_NAME
 from newscrawl.archive.warc import fetch_from_json
 from newscrawl.distributed.codec import MessageError, Seen, decode
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
+from newscrawl.distributed.runs import restore_unfinished
 from newscrawl.distributed.shared import connect, keys_from, worker_timeout
 from newscrawl.pipelines import ArchivePipeline
 
@@ -57,6 +64,16 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 """
 
+# KEYS: writer. ARGV: identity, ttl ms. 1 if the claim is still ours (renewed);
+# 0 if it ran out, even if nobody took it since: a writer that held it meanwhile
+# may have written what this one holds.
+_HOLD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 # KEYS: writer. ARGV: identity.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -66,6 +83,11 @@ return 0
 
 class WriterClaimedError(RuntimeError):
     """Another archive writer takes this Redis's hand-overs."""
+
+
+class WriterClaimLostError(WriterClaimedError):
+    """This writer's claim ran out (it was stopped, or frozen, for longer than
+    the claim lasts): another writer may have taken what it holds."""
 
 
 class ArchiveUnwritableError(RuntimeError):
@@ -89,8 +111,13 @@ class ArchiveWriter:
         self.identity = f"{socket.gethostname()}:{self.root.resolve()}"
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._hold = client.register_script(_HOLD)
         self._claimed_at = 0.0
+        # Every write into the archive checks the claim first (the module docstring).
+        self.archive.fence = self.hold
         self._unfinished = (self.root / STATE_DIR / UNFINISHED_NAME).exists()
+        #: The Redis server (its run_id) the marker was last put back on.
+        self._server = ""
         self.stopping = False
         self.rejected = 0
         self._base = self._totals()
@@ -118,6 +145,18 @@ class ArchiveWriter:
             )
         self._claimed_at = time.monotonic()
 
+    def hold(self) -> None:
+        """Renew the claim before a write; WriterClaimLostError if it ran out."""
+        started = time.monotonic()
+        if not self._hold(keys=[self.keys.writer], args=[self.identity, self.ttl_ms]):
+            raise WriterClaimLostError(
+                f"this archive writer lost its claim on the hand-overs (it was"
+                f" stopped for longer than {self.ttl_ms / 1000:g} s): it writes"
+                " nothing more; what it held waits in Redis for the writer that"
+                " holds the claim"
+            )
+        self._claimed_at = started
+
     def release(self) -> None:
         """Let another writer take over."""
         self._release(keys=[self.keys.writer], args=[self.identity])
@@ -138,22 +177,38 @@ class ArchiveWriter:
 
         The archive keeps its own copy of the marker (as a single-machine crawl
         does): a Redis that restarted empty must not make the next run stop at
-        the first known feed page when the run before it never ended.
+        the first known feed page when the run before it never ended. Workers
+        may have started a run before this writer (without the marker): the
+        marker put back is not that run's, so its end does not clear it, and
+        the run after it reads every page (runs.py).
         """
-        if self._unfinished and not self.client.exists(self.keys.unfinished):
-            self.client.set(self.keys.unfinished, "restored by the archive writer")
-            return True
-        return False
+        self._server = self.client.info("server")["run_id"]
+        return self._unfinished and restore_unfinished(self.client, self.keys)
 
     def mirror_unfinished(self) -> None:
-        """Keep the archive's copy of the unfinished-run marker in step with Redis."""
+        """Keep the archive's copy of the unfinished-run marker in step with Redis.
+
+        The copy goes only when a run that read every page ended cleanly: the
+        marker in Redis was put back at start (restore_unfinished), and runs
+        started without it leave it. Redis restarted empty meanwhile (without
+        this writer noticing: its client reconnects) is no such run: the marker
+        is put back again instead.
+        """
         unfinished = bool(self.client.exists(self.keys.unfinished))
-        if unfinished != self._unfinished:
-            if unfinished:
-                self.archive.start_crawl()
-            else:
-                self.archive.end_crawl()
-            self._unfinished = unfinished
+        if unfinished == self._unfinished:
+            return
+        if unfinished:
+            self.archive.start_crawl()
+        elif self._server not in ("", self.client.info("server")["run_id"]):
+            logger.warning(
+                "Redis restarted: the marker of the unfinished run is put back"
+                " (the next run reads every feed page)"
+            )
+            self.restore_unfinished()
+            return
+        else:
+            self.archive.end_crawl()
+        self._unfinished = unfinished
 
     def publish(self) -> int:
         """Publish every archived doc id of the index to workers; return how many."""
@@ -216,7 +271,7 @@ class ArchiveWriter:
                     capture = self.archive.capture(fetched, metadata)
                     decoded.capture = json.dumps(capture.to_dict())
             self.pipeline.process_item(decoded)
-        except (IndexUnusableError, RedisError):
+        except (IndexUnusableError, RedisError, WriterClaimLostError):
             raise
         except (OSError, sqlite3.Error) as exc:
             raise ArchiveUnwritableError(
@@ -237,10 +292,23 @@ class ArchiveWriter:
             why = str(exc) if isinstance(exc, DropItem) else f"{exc!r} ({decoded.url})"
             self.reject(message, why)
             return
-        alias = None
+        entries = [(decoded.doc_id, decoded.feed_mtime)]
         if decoded.listed_doc_id and decoded.listed_doc_id != decoded.doc_id:
-            alias = (decoded.listed_doc_id, decoded.listed_feed_mtime)
-        self.handoff.done(message, decoded.doc_id, decoded.feed_mtime, alias)
+            entries.append((decoded.listed_doc_id, decoded.listed_feed_mtime))
+        self.done(message, entries)
+
+    def done(self, message: bytes, entries: list[tuple[str, int | None]]) -> None:
+        """``message`` is in the archive: publish ``entries`` (doc id, mtime) and
+        drop it, as Handoff.done does, if the claim is still this writer's."""
+        if not self.handoff.done(message, entries, self.identity):
+            # Written here, and taken by the writer that holds the claim now: the
+            # window the module docstring tells of. Its archive is the one
+            # published: this writer adds nothing to it.
+            raise WriterClaimLostError(
+                f"this archive writer lost its claim while writing an article"
+                f" ({entries[0][0]}), which it wrote into {self.root}; it writes"
+                " nothing more"
+            )
 
     def adopt(self, seen: Seen, message: bytes) -> None:
         """A row rebuilt by ``reindex`` takes the feed's mtime (as a crawl does)."""
@@ -250,9 +318,10 @@ class ArchiveWriter:
             return
         mtime = row.feed_mtime
         if mtime is None:
+            self.hold()
             self.archive.adopt(seen.doc_id, seen.url, seen.feed_mtime)
             mtime = seen.feed_mtime
-        self.handoff.done(message, seen.doc_id, mtime)
+        self.done(message, [(seen.doc_id, mtime)])
 
     def reject(self, message: bytes, why: str) -> None:
         """Set ``message`` aside in ``items:rejected``; the crawl goes on."""

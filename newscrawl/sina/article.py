@@ -1,8 +1,9 @@
 """Fields of a Sina article page: title, instants, outlet, doc id, body, keywords.
 
-Three templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``,
+Four templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``,
 ``div#artibody`` / ``div#article``), the 2009-2012 GB2312 pages
-(``h1#artibodyTitle``, ``span#pub_date``) and the mobile pages of finance.sina.cn
+(``h1#artibodyTitle``, ``span#pub_date``), the 2004-2006 table pages (``th.f24``,
+the date row under it, ``td.l17``) and the mobile pages of finance.sina.cn
 (``h1.art_tit_h1``, ``section.art_content``). Every function takes a parsed page (an
 lxml tree, see ``encoding.parse_document``) and returns plain values; the spider
 decides what to do with missing ones.
@@ -44,6 +45,20 @@ _BY_ID: _XPath = etree.XPath("id($id)")
 # Body containers in order of preference: finance pages #artibody, news pages
 # #article, old pages div#artibody.blkContainerSblkCon.
 _BODY_IDS = ("artibody", "article")
+# 2004-2006 table pages hold the article in the innermost <td class=l17> of the
+# table headed by the title, <th class=f24>
+# (http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml), some inside a
+# <div id=article> that also holds the title and the date line
+# (http://bj.house.sina.com.cn/p/2005-03-31/031868306.html). Their body font,
+# <font id="zoom">, is no container: the parser closes it before the first <p>.
+_F24 = "contains(concat(' ', normalize-space(@class), ' '), ' f24 ')"
+_L17 = "contains(concat(' ', normalize-space(@class), ' '), ' l17 ')"
+_TABLE_TITLE: _XPath = etree.XPath(f"//th[{_F24}]")
+_TABLE_TITLE_IN: _XPath = etree.XPath(f".//th[{_F24}]")
+_TABLE_BODY: _XPath = etree.XPath(f"ancestor::table[1]//td[{_L17}][not(.//td[{_L17}])]")
+# Its date line is one of the next rows: <tr><td height=20 align=center>
+# http://www.sina.net 2005年03月21日 11:21 <font color=#A20010>《理财周刊》</font>
+_TABLE_HEAD_CELLS: _XPath = etree.XPath("ancestor::table[1]/tr[position() <= 4]/td")
 # Mobile pages (https://finance.sina.cn/2018-12-28/detail-ihqfskcn2160999.d.html)
 # have no such id: their body is a section.art_content.
 _MOBILE_BODY: _XPath = etree.XPath(
@@ -140,6 +155,11 @@ def find_title(root: HtmlElement, metas: dict[str, str]) -> tuple[str, str]:
                 return "h1", text
     if metas.get("og:title"):
         return "og:title", metas["og:title"]
+    # 2004-2006 table pages: the <title> reads "标题__商贸_产业资讯_新浪网".
+    for th in _TABLE_TITLE(root):
+        text = _TEXT(th)
+        if text.strip():
+            return "th", text
     for title in _TITLE_TAG(root):
         text = _TITLE_SUFFIX.sub("", _TEXT(title))
         if text.strip():
@@ -177,6 +197,12 @@ def find_published(
         instant = from_visible(text)
         if instant is not None and plausible(instant):
             return "visible", text.strip(), instant
+    for th in _TABLE_TITLE(root):  # 2004-2006 table pages
+        for cell in _TABLE_HEAD_CELLS(th):
+            text = _SPACES.sub(" ", _TEXT(cell)).strip()
+            instant = from_visible(text)
+            if instant is not None and plausible(instant):
+                return "visible", text, instant
     raw = metas.get("weibo: article:create_at", "")
     instant = from_plain_beijing(raw) if raw else None
     if instant is not None and plausible(instant):
@@ -227,9 +253,24 @@ def find_body(root: HtmlElement) -> str | None:
     for container_id in _BODY_IDS:
         for element in _BY_ID(root, id=container_id):
             if isinstance(element, HtmlElement):
+                if container_id == "article":
+                    # A 2005 page's #article holds the title table.
+                    table_body = _table_body(_TABLE_TITLE_IN(element))
+                    if table_body is not None:
+                        return inner_html(table_body)
                 return inner_html(element)
     for element in _MOBILE_BODY(root):
         return inner_html(element)
+    table_body = _table_body(_TABLE_TITLE(root))
+    return None if table_body is None else inner_html(table_body)
+
+
+def _table_body(titles: list[Any]) -> HtmlElement | None:
+    """The body cell of a 2004-2006 table page, given its title cells."""
+    for th in titles:
+        for element in _TABLE_BODY(th):
+            if isinstance(element, HtmlElement):
+                return element
     return None
 
 

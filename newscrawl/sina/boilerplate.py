@@ -56,6 +56,14 @@ ELEMENTS: tuple[tuple[str, str], ...] = (
     # (https://tech.sina.com.cn/t/2019-09-11/doc-iicezzrq4972166.shtml).
     ("video", ".video-2017"),
     ("video", ".artical-player-wrap"),
+    # 2009-2011 GB2312 pages: the Flash player set inside a paragraph
+    # (<span class="contentPlayer"><span class="cp_player"><embed …></span>
+    # <span class="cp_tit"><a …>视频：…</a></span><span class="cp_from">来源：…</span>)
+    # and the video promo after the article (<div class="blk-video"><div
+    # class="blk-video-l"><a><img …thumbnail…></a></div>…<a class="blk-v-play">播放视频
+    # </a></div>) (http://news.sina.com.cn/w/2010-05-20/230720314487.shtml).
+    ("video", ".contentPlayer"),
+    ("video", ".blk-video"),
     # "点击进入专题：<a>聚焦香港局势</a>" under news articles.
     ("related", ".wap_special"),
     # Mobile pages' hidden share image (SINA.md).
@@ -87,6 +95,22 @@ TEXTS: tuple[TextRule, ...] = (
         prefixes=("若中小投资者遇到此类公司或有维权需要",),
         max_length=80,
         with_adjacent_images=True,
+    ),
+    # The footer of a WeChat account's post that Sina reposts as is: a heading,
+    # the titles of its past posts (plain text: the import drops their links),
+    # its banner and its QR code (<p>本期精彩回顾</p>…<img …><p>ID：huanqiu-com
+    # <br>长按二维码，关注环环</p><img …>) (http://news.sina.com.cn/o/2017-07-27/
+    # doc-ifyinwmp0119643.shtml); 2018 pages put the same footer in an
+    # <!--article_adlist[…长按识别二维码…]article_adlist--> comment
+    # (http://finance.sina.com.cn/china/gncj/2018-04-11/doc-ifyuwqez8904166.shtml).
+    TextRule(
+        "wechat_footer",
+        _BLOCKS,
+        pattern=r"(?:本期|往期|近期)?精彩回顾[:：]?",
+        max_length=8,
+        through=r"长按(?:识别)?(?:图中)?二维码",
+        through_block=40,
+        through_blocks=20,
     ),
     # Comment widgets and counts.
     TextRule(
@@ -141,6 +165,21 @@ COMMENT_RANGES: tuple[tuple[str, str, str], ...] = (
     ("qr_block", "文末二维码 start", "文末二维码 end"),
 )
 
+CUT_RANGES: tuple[tuple[str, str, str], ...] = (
+    # 2004-2006 pages set a picture-in-picture ad, a <table align=left> of an image
+    # or a Flash movie, inside a sentence of the article: "获得了5<!--NEWSZW_HZH_BEGIN
+    # --><table …>…</table><!--NEWSZW_HZH_END-->00万元"
+    # (http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml,
+    # http://bj.house.sina.com.cn/p/2005-03-31/031868306.html); the pages' own
+    # print view cuts the same range (strAdBegin / strAdEnd in doPrint()).
+    ("ad", "NEWSZW_HZH_BEGIN", "NEWSZW_HZH_END"),
+    # 2009-2011 pages set the Flash player, its styles and scripts inside a
+    # sentence: "宵禁期限<!-- 播放器 begin --><!-- flash player begin -->…
+    # <!-- 播放器 end -->\n\n延长到22日"
+    # (http://news.sina.com.cn/w/2010-05-20/230720314487.shtml).
+    ("video", "播放器 begin", "播放器 end"),
+)
+
 UNLINKED: tuple[tuple[str, str, str], ...] = (
     # Stock names are linked to their quote page and followed by a live quote:
     # <span id="stock_sh000300"><a class="keyword" href="...">沪深300</a></span>
@@ -153,6 +192,14 @@ IMAGE_SOURCES: tuple[tuple[str, str], ...] = (
     ("chart", "sinajs.cn/newchart"),
 )
 
+#: A WeChat post reposted as is opens with the account's animated banner, a GIF
+#: before the first line of text (<p><img src="http://n.sinaimg.cn/translate/
+#: 20170722/bkrC-fyiiahy5949571.gif"></p><p>遗憾！孙杨800自仅获第五。</p>,
+#: http://news.sina.com.cn/o/2017-07-27/doc-ifyinwmp0119643.shtml). No other page
+#: of the corpora keeps a GIF in its body: market charts are GIFs too, and go by
+#: IMAGE_SOURCES.
+LEADING_IMAGE_PATHS = (("banner", ".gif"),)
+
 #: Old pages space image and caption with a 1x5 transparent GIF:
 #: <img src="http://i0.sinaimg.cn/home/c.gif" height="5" width="1">
 #: (https://ent.sina.com.cn/y/2009-11-09/13482762951.shtml)
@@ -164,8 +211,10 @@ SINA_RULES = Rules(
     texts=TEXTS,
     inline=INLINE,
     comment_ranges=COMMENT_RANGES,
+    cut_ranges=CUT_RANGES,
     unlinked=UNLINKED,
     image_sources=IMAGE_SOURCES,
+    leading_image_paths=LEADING_IMAGE_PATHS,
     spacer_paths=SPACER_PATHS,
     drop_hidden=True,
 )

@@ -6,11 +6,11 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from newscrawl.sina.dates import from_unix
+from newscrawl.sina.dates import BEIJING, from_unix
 from newscrawl.sina.ids import doc_id_from_url, host_allowed, is_article_url
 
 #: The feed answers at most this many items a page, whatever ``num`` asks.
@@ -62,6 +62,46 @@ def feed_url(
         "encode": "utf-8",
     }
     return f"{endpoint}?{urlencode(query)}"
+
+
+def window_url(
+    endpoint: str, pageid: int, lid: int, day: date, page: int, num: int = MAX_NUM
+) -> str:
+    """The URL of one page of the feed's date window of ``day`` (a Beijing day).
+
+    Known from public crawlers, not from Sina's documentation: ``etime`` is the
+    window's start, ``stime`` and ``ctime`` its end (Unix seconds), ``date`` the day;
+    ``total`` is then the window's count. Check what it returns (``outside``).
+    """
+    start, end = day_window(day)
+    query = {
+        "pageid": pageid,
+        "lid": lid,
+        "etime": start,
+        "stime": end,
+        "ctime": end,
+        "date": day.isoformat(),
+        "k": "",
+        "num": min(max(num, 1), MAX_NUM),
+        "page": max(page, 1),
+        "encode": "utf-8",
+    }
+    return f"{endpoint}?{urlencode(query)}"
+
+
+def day_window(day: date) -> tuple[int, int]:
+    """(start, end) of a Beijing day in Unix seconds: midnight to next midnight."""
+    start = datetime(day.year, day.month, day.day, tzinfo=BEIJING)
+    return int(start.timestamp()), int((start + timedelta(days=1)).timestamp())
+
+
+def outside(entries: list[FeedEntry], day: date) -> FeedEntry | None:
+    """The first entry published outside ``day``'s window, if any (unknown: inside)."""
+    start, end = day_window(day)
+    for entry in entries:
+        if entry.intime is not None and not start <= entry.intime.timestamp() < end:
+            return entry
+    return None
 
 
 def parse_feed(text: str, hosts: frozenset[str]) -> FeedPage:

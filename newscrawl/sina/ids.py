@@ -15,7 +15,9 @@ _MODERN_ID = re.compile(
 # 2009-2012 pages: http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml (digits),
 # 2010-2012 finance pages without dashes in the date:
 # http://finance.sina.com.cn/stock/s/20110822/145810356592.shtml
-_OLD_ID = re.compile(r"/\d{4}-?\d{2}-?\d{2}/(\d{6,20})\.shtml$")
+# and 2005 house pages end in .html:
+# http://bj.house.sina.com.cn/p/2005-03-31/031868306.html
+_OLD_ID = re.compile(r"/\d{4}-?\d{2}-?\d{2}/(\d{6,20})\.s?html$")
 # The feed's docid is the URL id without its leading "i": "comos:hqfskcn2160999".
 _FEED_DOCID = re.compile(r"^comos:([0-9a-z]+)$")
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import scrapy
+from itemadapter import ItemAdapter
+from scrapy import signals
 from scrapy.exceptions import (
     CannotResolveHostError,
+    CloseSpider,
     DownloadCancelledError,
     DownloadConnectionRefusedError,
     DownloadFailedError,
@@ -22,17 +25,33 @@ from scrapy.exceptions import (
 )
 from scrapy.http import Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import task
 from twisted.internet.error import ConnectionLost
 from twisted.web.client import ResponseFailed
 
 from newscrawl.archive.owner import archive_of
 from newscrawl.capture import CaptureRefusedError
+from newscrawl.distributed import enabled as distributed
 from newscrawl.items import Article
-from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE, WARC_CAPTURE, WARC_FETCH
+from newscrawl.meta import (
+    DOC_ID,
+    FEED_DAY,
+    FEED_MTIME,
+    FEED_PAGE,
+    WARC_CAPTURE,
+    WARC_FETCH,
+)
 from newscrawl.page import PageResult, read_article
 from newscrawl.sina.channels import Channel, load_channels
 from newscrawl.sina.dates import BEIJING, plausible
-from newscrawl.sina.feed import FeedEntry, FeedError, feed_url, parse_feed
+from newscrawl.sina.feed import (
+    FeedEntry,
+    FeedError,
+    feed_url,
+    outside,
+    parse_feed,
+    window_url,
+)
 from newscrawl.sina.ids import doc_id_from_url, is_article_url
 
 if TYPE_CHECKING:
@@ -53,10 +72,13 @@ class SinaFinanceSpider(scrapy.Spider):
     Arguments (``-a name=value``): ``channels`` (comma-separated names from
     ``SINA_CHANNELS``), ``pages`` (feed pages per channel), ``since`` (YYYY-MM-DD,
     Beijing time: older items are not fetched), ``url`` (archive this one article
-    page instead of reading the feed).
+    page instead of reading the feed), ``backfill`` (FROM[:TO], Beijing days: every
+    article of those days, through the feed's date window; see ``start``).
     """
 
     name = "sina_finance"
+    #: The ``-a`` arguments the spider knows; any other is a usage error.
+    ARGUMENTS = ("backfill", "channels", "pages", "since", "url")
 
     def __init__(
         self,
@@ -64,6 +86,7 @@ class SinaFinanceSpider(scrapy.Spider):
         pages: str | None = None,
         since: str | None = None,
         url: str | None = None,
+        backfill: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -72,21 +95,43 @@ class SinaFinanceSpider(scrapy.Spider):
             "pages": pages,
             "since": since,
             "url": url,
+            "backfill": backfill,
         }
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Any:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.configure(crawler.settings)
+        crawler.signals.connect(spider.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(spider.closed_backfill, signal=signals.spider_closed)
         return spider
+
+    def item_dropped(self, item: Any) -> None:
+        """A backfilled article was refused: coverage counts it as dropped."""
+        doc_id = ItemAdapter(item).get("doc_id")
+        if self.backfill is not None and isinstance(doc_id, str):
+            archive_of(self.crawler).note_outcome(doc_id, "dropped")
+
+    def closed_backfill(self) -> None:
+        """Mark the days this backfill read complete where every item is archived."""
+        if self.backfill is not None:
+            settled = self.settle_days()
+            self.crawler.stats.set_value("backfill/days/complete", settled)
 
     @classmethod
     def check_arguments(cls, settings: BaseSettings, arguments: dict[str, str]) -> None:
         """Raise UsageError for bad ``-a`` arguments before the crawl starts.
 
         Called by the project's crawl command, so that a typo gives one usage line
-        instead of a traceback from inside the engine.
+        instead of a traceback from inside the engine; an unknown argument (``-a
+        page=3`` for ``pages``) would otherwise start a full crawl silently.
         """
+        unknown = sorted(set(arguments) - set(cls.ARGUMENTS))
+        if unknown:
+            raise UsageError(
+                f"unknown spider argument(s) {', '.join(unknown)}:"
+                f" sina_finance knows {', '.join(cls.ARGUMENTS)}"
+            )
         cls(**arguments).configure(settings)
 
     def configure(self, settings: BaseSettings) -> None:
@@ -127,9 +172,28 @@ class SinaFinanceSpider(scrapy.Spider):
         self.max_replacement_ratio = ratio
         self.since = _parse_since(arguments["since"]) if arguments["since"] else None
         self.article_url = arguments["url"]
+        self.today = datetime.now(BEIJING).date()
+        self.backfill = (
+            _parse_backfill(arguments["backfill"], self.today)
+            if arguments["backfill"]
+            else None
+        )
+        if self.backfill and (self.article_url or self.since):
+            raise UsageError("-a backfill= goes with neither -a url= nor -a since=")
+        if self.backfill and distributed(settings):
+            raise UsageError("-a backfill= runs on one machine: unset REDIS_URL")
+        self.live_every = settings.getfloat("SINA_BACKFILL_LIVE_EVERY", 300)
+        #: Per channel name: the days backfill has yet to read, newest first.
+        self.days_ahead: dict[str, list[date]] = {}
+        #: Per (channel name, day): the window's total, once read.
+        self.day_totals: dict[tuple[str, str], int] = {}
+        #: Days to read in all, for the progress estimate.
+        self.days_planned = 0
         # Doc ids requested in this run: the feed lists an item again on the next
         # page when newer items push it down between two page fetches.
         self.listed: set[str] = set()
+        #: (channel name, day) of the days whose window this run read to its end.
+        self.read_days: list[tuple[str, date]] = []
         if self.article_url and not is_article_url(self.article_url, self.hosts):
             raise UsageError(
                 f"-a url={self.article_url} is not an article page on"
@@ -140,8 +204,174 @@ class SinaFinanceSpider(scrapy.Spider):
         if self.article_url:
             yield self.article_request(self.article_url, self.channels[0], None)
             return
+        if self.backfill is not None:
+            for request in self.plan_backfill(*self.backfill):
+                yield request
+            return
         for channel in self.channels:
             yield self.feed_request(channel, 1)
+
+    # --- Backfill: the feed's date window, day by day -------------------------------
+
+    def plan_backfill(self, first: date, last: date) -> list[Request]:
+        """The first window request of each channel; the days it will walk.
+
+        Days go newest first, each day's pages until its total, then the next day.
+        A day marked complete in the index is not read again, except the two days
+        before now (today and yesterday), which may still change. A killed backfill
+        resumes where it stopped: finished days are complete, and the day it was in
+        costs its feed pages, not its archived articles.
+        """
+        archive = archive_of(self.crawler)
+        recent = self.today - timedelta(days=1)
+        requests = []
+        for channel in self.channels:
+            complete = archive.complete_days(channel.name)
+            days = []
+            day = last
+            while day >= first:
+                name = day.isoformat()
+                if day >= recent or (
+                    name not in complete and not archive.settle_day(channel.name, name)
+                ):
+                    days.append(day)
+                day -= timedelta(days=1)
+            skipped = (last - first).days + 1 - len(days)
+            logger.info(
+                "Backfill of %s, %s to %s: %d day(s) to read, %d complete already",
+                channel.name,
+                first,
+                last,
+                len(days),
+                skipped,
+            )
+            self.crawler.stats.inc_value("backfill/days/complete_before", skipped)
+            self.days_planned += len(days)
+            self.days_ahead[channel.name] = days
+            request = self.next_day(channel)
+            if request is not None:
+                requests.append(request)
+        # Cron runs find the archive held: the backfill reads the live feed for them.
+        if self.live_every > 0:
+            self.live_reader = task.LoopingCall(self.read_live)
+            self.live_reader.start(self.live_every, now=True)
+            self.crawler.signals.connect(self.stop_live, signal=signals.spider_closed)
+        return requests
+
+    def next_day(self, channel: Channel) -> Request | None:
+        """The first window request of the channel's next day, if any is left."""
+        days = self.days_ahead[channel.name]
+        return self.window_request(channel, days.pop(0), 1) if days else None
+
+    def window_request(self, channel: Channel, day: date, page: int) -> Request:
+        """The request of one page of the feed's window of ``day``."""
+        return Request(
+            window_url(
+                self.feed_endpoint, channel.pageid, channel.lid, day, page, self.num
+            ),
+            callback=self.parse_window,
+            errback=self.window_failed,
+            cb_kwargs={"channel": channel, "day": day, "page": page},
+            dont_filter=True,
+            meta={"dont_cache": True, FEED_DAY: day.isoformat()},
+        )
+
+    def parse_window(
+        self, response: Response, channel: Channel, day: date, page: int
+    ) -> Iterator[Request]:
+        """Yield the day's new articles, then its next page or the next day."""
+        stats = self.crawler.stats
+        try:
+            parsed = parse_feed(
+                response.text if isinstance(response, TextResponse) else "", self.hosts
+            )
+        except FeedError as exc:
+            self.feed_unreadable(response.url, str(exc))
+            yield from self.day_done(channel, day)
+            return
+        stray = outside(parsed.entries, day)
+        if stray is not None:
+            # The window's parameters come from public code, not Sina's documents:
+            # if Sina stops honouring them, reading on would archive the wrong days.
+            stats.inc_value("sina/feed/failed")
+            stats.inc_value("sina/feed/window_ignored")
+            assert stray.intime is not None
+            logger.error(
+                "The feed ignored the date window of %s: %s lists %s, published %s;"
+                " stopping the backfill (see SINA.md, the feed's date window)",
+                day,
+                response.url,
+                stray.url,
+                stray.intime.astimezone(BEIJING).isoformat(),
+            )
+            raise CloseSpider("feed_window_ignored")
+        stats.inc_value("sina/feed/window_pages")
+        total = parsed.total if parsed.total is not None else len(parsed.entries)
+        self.day_totals[channel.name, day.isoformat()] = total
+        archive_of(self.crawler).record_window(
+            channel.name, day.isoformat(), total, [e.doc_id for e in parsed.entries]
+        )
+        for entry in parsed.entries:
+            if entry.doc_id in self.listed:
+                continue
+            self.listed.add(entry.doc_id)
+            stats.inc_value("sina/feed/items")
+            yield self.article_request(entry.url, channel, entry)
+        if parsed.entries and page * self.num < total:
+            yield self.window_request(channel, day, page + 1)
+        else:
+            yield from self.day_done(channel, day)
+
+    def day_done(self, channel: Channel, day: date) -> Iterator[Request]:
+        """The day's pages are read: on to the next day of the channel."""
+        self.crawler.stats.inc_value("backfill/days/read")
+        self.read_days.append((channel.name, day))
+        request = self.next_day(channel)
+        if request is not None:
+            yield request
+
+    def window_failed(self, failure: Failure) -> Iterator[Request]:
+        """A window page could not be fetched: the day stays incomplete; go on."""
+        self.feed_failed(failure)
+        request = failure.request  # type: ignore[attr-defined]
+        yield from self.day_done(request.cb_kwargs["channel"], request.cb_kwargs["day"])
+
+    def read_live(self) -> None:
+        """Read the live feed's first pages, as a cron run would (see plan_backfill)."""
+        engine = self.crawler.engine
+        if engine is None or not engine.running:
+            return
+        self.crawler.stats.inc_value("backfill/live_reads")
+        for channel in self.channels:
+            engine.crawl(self.feed_request(channel, 1))
+
+    def stop_live(self) -> None:
+        """The run is over: no more live reads."""
+        if self.live_reader.running:
+            self.live_reader.stop()
+
+    def settle_days(self) -> int:
+        """Mark the days read in this run complete where every item is archived."""
+        archive = archive_of(self.crawler)
+        recent = self.today - timedelta(days=1)
+        settled = 0
+        for name, day in self.read_days:
+            if day < recent and archive.settle_day(name, day.isoformat()):
+                settled += 1
+        return settled
+
+    def progress_total(self) -> tuple[int, bool]:
+        """(articles this run expects, whether that is an estimate)."""
+        stats = self.crawler.stats
+        listed = int(stats.get_value("sina/feed/items", 0))
+        if self.backfill is None:
+            return listed, False
+        known = sum(self.day_totals.values())
+        unread = self.days_planned - len(self.day_totals)
+        if unread <= 0 or not self.day_totals:
+            return max(known, listed), unread > 0
+        mean = known / len(self.day_totals)
+        return max(int(known + mean * unread), listed), True
 
     # --- The feed ------------------------------------------------------------------
 
@@ -266,6 +496,7 @@ class SinaFinanceSpider(scrapy.Spider):
                 "not_html",
                 f"not an HTML page ({content_type or 'no Content-Type'})",
                 verb="use",
+                doc_id=entry.doc_id if entry else None,
             )
             return
         result = read_article(
@@ -324,10 +555,17 @@ class SinaFinanceSpider(scrapy.Spider):
             logger.warning("Dropped: %s: %s", result.refusal.reason, url)
 
     def article_unusable(
-        self, url: str, detail: str, reason: str, verb: str = "fetch"
+        self,
+        url: str,
+        detail: str,
+        reason: str,
+        verb: str = "fetch",
+        doc_id: str | None = None,
     ) -> None:
         """Count and log an article that could not be fetched or read."""
         assert self.crawler.stats is not None
+        if doc_id is not None and self.backfill is not None:
+            archive_of(self.crawler).note_outcome(doc_id, "failed")
         self.crawler.stats.inc_value("sina/article/failed")
         self.crawler.stats.inc_value(f"sina/article/failed/{detail}")
         logger.error("Cannot %s the article %s: %s", verb, url, reason)
@@ -341,7 +579,8 @@ class SinaFinanceSpider(scrapy.Spider):
         url = request.meta.get("redirect_urls", [request.url])[0]
         if self.withdrawn(failure, request, url):
             return
-        self.article_unusable(url, *describe_failure(failure, request, self.maxsize))
+        detail, reason = describe_failure(failure, request, self.maxsize)
+        self.article_unusable(url, detail, reason, doc_id=request.meta.get(DOC_ID))
 
     def withdrawn(self, failure: Failure, request: Request, url: str) -> bool:
         """Whether the page of an archived article now answers 404 or 410: Sina
@@ -416,6 +655,23 @@ def _positive_int(name: str, value: str | int) -> int:
     if number < 1:
         raise UsageError(f"-a {name}= wants a whole number of 1 or more, not {value!r}")
     return number
+
+
+def _parse_backfill(value: str, today: date) -> tuple[date, date]:
+    """``FROM[:TO]`` as two Beijing days, TO today by default."""
+    first_text, _, last_text = value.partition(":")
+    try:
+        first = date.fromisoformat(first_text.strip())
+        last = date.fromisoformat(last_text.strip()) if last_text.strip() else today
+    except ValueError as exc:
+        raise UsageError(
+            f"-a backfill= wants FROM[:TO] as YYYY-MM-DD[:YYYY-MM-DD], not {value!r}"
+        ) from exc
+    if first > last:
+        raise UsageError(f"-a backfill={value}: FROM comes after TO")
+    if last > today:
+        raise UsageError(f"-a backfill={value}: TO is after today ({today}, Beijing)")
+    return first, last
 
 
 def _parse_since(value: str) -> datetime:
