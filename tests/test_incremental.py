@@ -67,10 +67,15 @@ def articles(archive: Path) -> list[str]:
 
 
 def snapshot(archive: Path) -> dict[str, tuple[str, int, int]]:
-    """Each file's hash, inode and mtime: a rewrite changes the last two."""
+    """Each file's hash, inode and mtime: a rewrite changes the last two.
+
+    The WARC files are left out: every run captures the pages it fetched (feed
+    pages too, so a run that archives nothing still adds a capture of them)."""
     found = {}
     for path in sorted(archive.rglob("*")):
-        if path.is_file():
+        if path.is_file() and not path.relative_to(archive).as_posix().startswith(
+            ".newscrawl/warc/"
+        ):
             info = path.stat()
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             found[path.relative_to(archive).as_posix()] = (
