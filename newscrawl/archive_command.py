@@ -11,7 +11,7 @@ from pathlib import Path
 from scrapy.commands import ScrapyCommand
 
 from newscrawl.archive.files import STATE_DIR
-from newscrawl.archive.index import IndexUnusableError
+from newscrawl.archive.index import ArchiveIndex, IndexUnusableError
 from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
 from newscrawl.archive.owner import Archive, archive_root
 from newscrawl.extensions import ExitStatus
@@ -66,6 +66,18 @@ class ArchiveCommand(ScrapyCommand):
             )
             self.exitcode = int(ExitStatus.USAGE)
         return found
+
+    def open_index(self) -> ArchiveIndex | None:
+        """The archive's index to read, or None (one line said, exit status set)
+        when there is no archive (2) or its index cannot be used (7)."""
+        if not self.require_archive():
+            return None
+        try:
+            return ArchiveIndex.for_archive(self.archive, create=False)
+        except IndexUnusableError as exc:
+            self.say(f"newscrawl: {exc}")
+            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+            return None
 
     def hold(self, doing: str) -> ArchiveLock | None:
         """The archive's lock, or None (one line said, exit status set) if another

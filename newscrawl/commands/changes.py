@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import UsageError
 
 from newscrawl.archive.changes import UnknownPointError, changes_since
-from newscrawl.archive.index import ArchiveIndex, IndexUnusableError
 from newscrawl.archive_command import ArchiveCommand
 from newscrawl.extensions import ExitStatus
 
@@ -39,13 +38,8 @@ class Command(ArchiveCommand):
         )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        if not self.require_archive():
-            return
-        try:
-            index = ArchiveIndex.for_archive(self.archive, create=False)
-        except IndexUnusableError as exc:
-            self.say(f"newscrawl: {exc}")
-            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+        index = self.open_index()
+        if index is None:
             return
         try:
             changes = changes_since(self.archive, index, opts.since)

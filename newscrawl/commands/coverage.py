@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import UsageError
 
-from newscrawl.archive.index import ArchiveIndex, DayCoverage, IndexUnusableError
+from newscrawl.archive.index import DayCoverage
 from newscrawl.archive_command import ArchiveCommand
 from newscrawl.extensions import ExitStatus
 
@@ -53,13 +53,8 @@ class Command(ArchiveCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if opts.json and opts.plot:
             raise UsageError("choose --json or --plot, not both")
-        if not self.require_archive():
-            return
-        try:
-            index = ArchiveIndex.for_archive(self.archive, create=False)
-        except IndexUnusableError as exc:
-            self.say(f"newscrawl: {exc}")
-            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+        index = self.open_index()
+        if index is None:
             return
         try:
             days = index.coverage(

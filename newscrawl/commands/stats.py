@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from newscrawl.archive.index import ArchiveIndex, IndexUnusableError
 from newscrawl.archive_command import ArchiveCommand
 from newscrawl.extensions import ExitStatus
 from newscrawl.sina.dates import beijing_day
@@ -23,13 +22,8 @@ class Command(ArchiveCommand):
         return "Count archived articles per day and per channel"
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        if not self.require_archive():
-            return
-        try:
-            index = ArchiveIndex.for_archive(self.archive, create=False)
-        except IndexUnusableError as exc:
-            self.say(f"newscrawl: {exc}")
-            self.exitcode = int(ExitStatus.ARCHIVE_FAILED)
+        index = self.open_index()
+        if index is None:
             return
         rules = self.owner().rules
         days: Counter[str] = Counter()
