@@ -16,7 +16,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -324,10 +323,9 @@ def test_reindex_keeps_a_lost_article_until_a_run_restores_it(
     # The next ordinary run reads every page while a row is missing, and restores it.
     ok(crawl(replica, archive))
     assert lost in archived(archive)
-    assert (
-        replica.article_requests() == [f"/{oldest.path.lstrip('/')}"]
-        or len(replica.article_requests()) == 1
-    )
+    # Only the lost article is fetched again.
+    (request,) = replica.article_requests()
+    assert oldest.doc_id in request
     assert verified(archive) == []
 
 
@@ -619,4 +617,3 @@ def test_an_index_of_a_newer_schema_is_refused(archive: Path, replica: Replica) 
     run = crawl(replica, archive)
     ok(run, 7)
     assert f"schema {SCHEMA_VERSION + 1}, newer than this newscrawl knows" in run.stderr
-    assert sys.executable  # the crawl ran with this interpreter
