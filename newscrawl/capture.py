@@ -23,8 +23,11 @@ from scrapy.utils.defer import deferred_from_coro
 from newscrawl.archive.owner import archive_of
 from newscrawl.archive.warc import Fetched, fetch_to_json
 from newscrawl.meta import FEED_PAGE, WARC_CAPTURE, WARC_FETCH
+from newscrawl.sina.ids import doc_id_from_url
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -67,6 +70,22 @@ def fetch_metadata(request: Request) -> dict[str, Any] | None:
             "media_name": entry.media_name,
         },
     }
+
+
+def filed_under(url: str, metadata: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The doc ids the index may keep the versions of an article page under: the
+    feed item's, and that of the URL the page came from (a redirect to another
+    article is archived under its own id). The capture's revisit check looks the
+    URL's last version up under them; a feed page has none."""
+    if not metadata or metadata.get("kind") != "article":
+        return ()
+    entry = metadata.get("entry")
+    listed = entry.get("doc_id") if isinstance(entry, dict) else None
+    found = [listed] if isinstance(listed, str) else []
+    landed = doc_id_from_url(url)
+    if landed is not None:
+        found.append(landed)
+    return tuple(dict.fromkeys(found))
 
 
 def fetched_of(request: Request, response: Response) -> Fetched:
@@ -114,9 +133,12 @@ class WarcCaptureMiddleware:
                     f"not captured, the run is stopping: {request.url}"
                 )
             return response
+        metadata = fetch_metadata(request)
         try:
             capture = self.archive.capture(
-                fetched_of(request, response), fetch_metadata(request)
+                fetched_of(request, response),
+                metadata,
+                filed_under(response.url, metadata),
             )
         except OSError as exc:
             self.fail(exc, response.url)

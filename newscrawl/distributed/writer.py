@@ -35,6 +35,7 @@ from newscrawl.archive.index import IndexUnusableError
 from newscrawl.archive.owner import Archive
 from newscrawl.archive.runlog import UNFINISHED_NAME
 from newscrawl.archive.warc import fetch_from_json
+from newscrawl.capture import filed_under
 from newscrawl.distributed.codec import MessageError, Seen, decode
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.runs import restore_unfinished
@@ -268,7 +269,9 @@ class ArchiveWriter:
                 fetched, metadata = fetch_from_json(decoded.fetch)
                 decoded.fetch = None
                 if self.capturing:
-                    capture = self.archive.capture(fetched, metadata)
+                    capture = self.archive.capture(
+                        fetched, metadata, filed_under(fetched.url, metadata)
+                    )
                     decoded.capture = json.dumps(capture.to_dict())
             self.pipeline.process_item(decoded)
         except (IndexUnusableError, RedisError, WriterClaimLostError):
