@@ -116,8 +116,14 @@ def fetch_from_json(text: str) -> tuple[Fetched, dict[str, Any] | None]:
         metadata = found["metadata"]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a handed-over fetch ({exc!r})") from exc
-    if not isinstance(fetched.status, int) or not isinstance(fetched.url, str):
-        raise ValueError("not a handed-over fetch (status, url)")
+    if (
+        type(fetched.status) is not int  # nor a bool
+        or not 100 <= fetched.status <= 999
+        or not all(
+            isinstance(v, str) for v in (fetched.url, fetched.method, fetched.protocol)
+        )
+    ):
+        raise ValueError("not a handed-over fetch (status, url, method, protocol)")
     return fetched, metadata if isinstance(metadata, dict) else None
 
 
