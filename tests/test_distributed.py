@@ -50,6 +50,7 @@ from newscrawl.archive.warc import (
     warc_files,
 )
 from newscrawl.distributed.addon import DistributedMode
+from newscrawl.distributed.capture import HandoffCaptureMiddleware
 from newscrawl.distributed.codec import (
     PageFetch,
     Seen,
@@ -71,6 +72,7 @@ from newscrawl.distributed.writer import (
 )
 from newscrawl.items import Article
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
+from newscrawl.sina.channels import DEFAULT_CHANNELS, load_channels
 from newscrawl.sina.dates import BEIJING
 from replica.crawl import PROJECT_ROOT, crawl_command, run_crawl
 from replica.server import Fault, Replica
@@ -1301,6 +1303,38 @@ def test_workers_wait_while_the_writer_lags(redis_server: RedisServer) -> None:
     assert asyncio.run(hand_over()) >= 0.5
     assert client.llen(KEYS.items) == 2
     assert crawler.stats.get_value("archive/handoff/waited") == 1
+
+
+def test_feed_pages_wait_for_room_like_articles(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    handoff = Handoff(client, KEYS)
+    crawler = get_crawler()
+    link: Any = DirectLink()
+    link.client, link.keys = client, KEYS
+    middleware = HandoffCaptureMiddleware(crawler.stats, link, max_waiting=2)
+    channel = load_channels(DEFAULT_CHANNELS)["china"]
+    url = "http://127.0.0.1:8000/api/roll/get?page=1"
+    request = Request(url, cb_kwargs={"channel": channel}, meta={FEED_PAGE: 1})
+    response = HtmlResponse(url, body=b'{"result": {}}', request=request)
+    handoff.put(b"one")
+    handoff.put(b"two")
+
+    async def fetch_feed_page() -> None:
+        task = asyncio.ensure_future(middleware.process_response(request, response))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # two wait: the feed page waits for room
+        assert handoff.take(0) == b"one"
+        handoff.forget(b"one")
+        assert await task is response
+
+    asyncio.run(fetch_feed_page())
+    (message, _) = cast("list[bytes]", client.lrange(KEYS.items, 0, -1))
+    decoded = decode(message)
+    assert isinstance(decoded, PageFetch)
+    assert decoded.fetched.url == url
+    assert decoded.metadata == {"kind": "feed", "channel": channel.name, "page": 1}
+    assert crawler.stats.get_value("archive/handoff/waited") == 1
+    assert crawler.stats.get_value("warc/handed_off") == 1
 
 
 # --- Workers started before the writer, after Redis lost its data ---------------------
