@@ -630,7 +630,6 @@ def sample_article() -> Article:
         published_raw="1618919498",
         published_source="feed",
         published=datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC),
-        body_raw="<p>正文 \u2028 ﻿</p>",
         updated_raw="2021年04月20日 19:51",
         updated=datetime(2021, 4, 20, 19, 51, tzinfo=BEIJING),
         feed_mtime=1618919500,

@@ -102,8 +102,15 @@ class PageFields:
     updated: datetime | None
     outlet: str
     doc_id: str | None
-    body_html: str | None
+    #: The body container, an element of the page's tree; None if there is none.
+    body: HtmlElement | None
     keywords: list[str] = field(default_factory=list)
+
+    @property
+    def body_html(self) -> str | None:
+        """The inner HTML of the body container, as in the page (for people and
+        tests: the page path cleans the element itself)."""
+        return None if self.body is None else inner_html(self.body)
 
 
 def extract_page(root: HtmlElement, url: str) -> PageFields:
@@ -125,7 +132,7 @@ def extract_page(root: HtmlElement, url: str) -> PageFields:
         updated=from_plain_beijing(updated_raw) if updated_raw else None,
         outlet=find_outlet(root, metas, date_source),
         doc_id=find_doc_id(metas, url),
-        body_html=find_body(root),
+        body=find_body(root),
         keywords=find_keywords(metas),
     )
 
@@ -243,12 +250,11 @@ def find_keywords(metas: dict[str, str]) -> list[str]:
     return [k.strip() for k in _KEYWORD_SEPARATORS.split(raw) if k.strip()]
 
 
-def find_body(root: HtmlElement) -> str | None:
-    """The inner HTML of the body container, as in the page; None if there is none.
+def find_body(root: HtmlElement) -> HtmlElement | None:
+    """The body container, in the page's tree; None if there is none.
 
-    Old pages end the article at ``<!-- publish_helper_end -->`` and put promotions
-    after it, inside the same container
-    (http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml): cut there.
+    Its content ends at an old page's ``<!-- publish_helper_end -->``
+    (``inner_html``, ``cut_at_body_end``).
     """
     for container_id in _BODY_IDS:
         for element in _BY_ID(root, id=container_id):
@@ -257,12 +263,12 @@ def find_body(root: HtmlElement) -> str | None:
                     # A 2005 page's #article holds the title table.
                     table_body = _table_body(_TABLE_TITLE_IN(element))
                     if table_body is not None:
-                        return inner_html(table_body)
-                return inner_html(element)
+                        return table_body
+                return element
     for element in _MOBILE_BODY(root):
-        return inner_html(element)
-    table_body = _table_body(_TABLE_TITLE(root))
-    return None if table_body is None else inner_html(table_body)
+        if isinstance(element, HtmlElement):
+            return element
+    return _table_body(_TABLE_TITLE(root))
 
 
 def _table_body(titles: list[Any]) -> HtmlElement | None:
@@ -274,13 +280,36 @@ def _table_body(titles: list[Any]) -> HtmlElement | None:
     return None
 
 
+def _body_end(element: HtmlElement) -> etree._Element | None:
+    """The child that ends the article in an old page's body container, if any.
+
+    Old pages end the article at ``<!-- publish_helper_end -->`` and put promotions
+    after it, inside the same container
+    (http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml).
+    """
+    for child in element.iterchildren(etree.Comment):
+        if _PUBLISH_HELPER_END in (child.text or ""):
+            return child  # type: ignore[no-any-return]
+    return None
+
+
 def inner_html(element: HtmlElement) -> str:
     """The HTML inside ``element``, stopping at an old page's publish_helper_end."""
+    end = _body_end(element)
     parts = [html.escape(element.text or "", quote=False)]
     for child in element:
-        if isinstance(child, etree._Comment) and _PUBLISH_HELPER_END in (
-            child.text or ""
-        ):
+        if child is end:
             break
         parts.append(etree.tostring(child, encoding="unicode", method="html"))
     return "".join(parts)
+
+
+def cut_at_body_end(element: HtmlElement) -> None:
+    """Remove from the page's tree what follows the article in its body container
+    (an old page's publish_helper_end and all after it), as ``inner_html`` leaves
+    it out."""
+    end = _body_end(element)
+    if end is None:
+        return
+    for child in [end, *end.itersiblings()]:
+        element.remove(child)
