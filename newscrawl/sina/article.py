@@ -5,7 +5,7 @@ Four templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``
 (``h1#artibodyTitle``, ``span#pub_date``), the 2004-2006 table pages (``th.f24``,
 the date row under it, ``td.l17``) and the mobile pages of finance.sina.cn
 (``h1.art_tit_h1``, ``section.art_content``). Every function takes a parsed page (an
-lxml tree, see ``encoding.parse_document``) and returns plain values; the spider
+lxml tree, see ``encoding.read_document``) and returns plain values; the spider
 decides what to do with missing ones.
 
 Speed matters here: this runs once per article on a 100-400 KB page. Lookups by id
@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from lxml.html import HtmlElement
 
 from newscrawl.sina.dates import from_iso, from_plain_beijing, from_visible, plausible
 from newscrawl.sina.ids import doc_id_from_url
@@ -103,7 +102,7 @@ class PageFields:
     outlet: str
     doc_id: str | None
     #: The body container, an element of the page's tree; None if there is none.
-    body: HtmlElement | None
+    body: etree._Element | None
     keywords: list[str] = field(default_factory=list)
 
     @property
@@ -113,7 +112,7 @@ class PageFields:
         return None if self.body is None else inner_html(self.body)
 
 
-def extract_page(root: HtmlElement, url: str) -> PageFields:
+def extract_page(root: etree._Element, url: str) -> PageFields:
     """Every field of one article page; ``url`` is the page's own URL."""
     metas = meta_values(root)
     title_source, title_raw = find_title(root, metas)
@@ -137,7 +136,7 @@ def extract_page(root: HtmlElement, url: str) -> PageFields:
     )
 
 
-def meta_values(root: HtmlElement) -> dict[str, str]:
+def meta_values(root: etree._Element) -> dict[str, str]:
     """``content`` of the page's meta tags by ``name`` or ``property``; first wins."""
     values: dict[str, str] = {}
     for meta in _HEAD_METAS(root) or _ALL_METAS(root):
@@ -147,7 +146,7 @@ def meta_values(root: HtmlElement) -> dict[str, str]:
     return values
 
 
-def find_title(root: HtmlElement, metas: dict[str, str]) -> tuple[str, str]:
+def find_title(root: etree._Element, metas: dict[str, str]) -> tuple[str, str]:
     """``(source, title as found)`` from the first place that has a title."""
     for h1 in _H1S(root):
         if (
@@ -181,14 +180,14 @@ def normalize_title(title: str) -> str:
     return _SPACES.sub(" ", title).strip()
 
 
-def find_date_source(root: HtmlElement) -> HtmlElement | None:
+def find_date_source(root: etree._Element) -> etree._Element | None:
     """The line under the title with the visible date and the outlet (2016+)."""
     found = _DATE_SOURCE_IN_TOP_BAR(root) or _DATE_SOURCE(root)
     return found[0] if found else None
 
 
 def find_published(
-    root: HtmlElement, metas: dict[str, str], date_source: HtmlElement | None
+    root: etree._Element, metas: dict[str, str], date_source: etree._Element | None
 ) -> tuple[str, str, datetime | None]:
     """``(source, raw value, instant)`` of the page's own publication time."""
     raw = metas.get("article:published_time", "")
@@ -218,7 +217,7 @@ def find_published(
 
 
 def find_outlet(
-    root: HtmlElement, metas: dict[str, str], date_source: HtmlElement | None
+    root: etree._Element, metas: dict[str, str], date_source: etree._Element | None
 ) -> str:
     """The original media outlet (新京报, 澎湃新闻 …), not the site."""
     places: list[Any] = []
@@ -250,7 +249,7 @@ def find_keywords(metas: dict[str, str]) -> list[str]:
     return [k.strip() for k in _KEYWORD_SEPARATORS.split(raw) if k.strip()]
 
 
-def find_body(root: HtmlElement) -> HtmlElement | None:
+def find_body(root: etree._Element) -> etree._Element | None:
     """The body container, in the page's tree; None if there is none.
 
     Its content ends at an old page's ``<!-- publish_helper_end -->``
@@ -258,7 +257,7 @@ def find_body(root: HtmlElement) -> HtmlElement | None:
     """
     for container_id in _BODY_IDS:
         for element in _BY_ID(root, id=container_id):
-            if isinstance(element, HtmlElement):
+            if isinstance(element, etree._Element):
                 if container_id == "article":
                     # A 2005 page's #article holds the title table.
                     table_body = _table_body(_TABLE_TITLE_IN(element))
@@ -266,21 +265,21 @@ def find_body(root: HtmlElement) -> HtmlElement | None:
                         return table_body
                 return element
     for element in _MOBILE_BODY(root):
-        if isinstance(element, HtmlElement):
+        if isinstance(element, etree._Element):
             return element
     return _table_body(_TABLE_TITLE(root))
 
 
-def _table_body(titles: list[Any]) -> HtmlElement | None:
+def _table_body(titles: list[Any]) -> etree._Element | None:
     """The body cell of a 2004-2006 table page, given its title cells."""
     for th in titles:
         for element in _TABLE_BODY(th):
-            if isinstance(element, HtmlElement):
+            if isinstance(element, etree._Element):
                 return element
     return None
 
 
-def _body_end(element: HtmlElement) -> etree._Element | None:
+def _body_end(element: etree._Element) -> etree._Element | None:
     """The child that ends the article in an old page's body container, if any.
 
     Old pages end the article at ``<!-- publish_helper_end -->`` and put promotions
@@ -289,11 +288,11 @@ def _body_end(element: HtmlElement) -> etree._Element | None:
     """
     for child in element.iterchildren(etree.Comment):
         if _PUBLISH_HELPER_END in (child.text or ""):
-            return child  # type: ignore[no-any-return]
+            return child
     return None
 
 
-def inner_html(element: HtmlElement) -> str:
+def inner_html(element: etree._Element) -> str:
     """The HTML inside ``element``, stopping at an old page's publish_helper_end."""
     end = _body_end(element)
     parts = [html.escape(element.text or "", quote=False)]
@@ -304,7 +303,7 @@ def inner_html(element: HtmlElement) -> str:
     return "".join(parts)
 
 
-def cut_at_body_end(element: HtmlElement) -> None:
+def cut_at_body_end(element: etree._Element) -> None:
     """Remove from the page's tree what follows the article in its body container
     (an old page's publish_helper_end and all after it), as ``inner_html`` leaves
     it out."""
