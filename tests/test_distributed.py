@@ -221,6 +221,8 @@ class Deployment:
         argv += ["-s", f"REDIS_URL={self.server.url}"]
         argv += ["-s", f"ARCHIVE_DIR={self.archive}"]
         argv += ["-s", f"REDIS_WORKER_TIMEOUT={WORKER_TIMEOUT}"]
+        # archived_paths() reads the line the writer logs per article.
+        argv += ["-s", "ARCHIVE_LOG_ARTICLES=True"]
         proc = self._start(name, argv)
         if not wait:
             return proc
