@@ -1,9 +1,11 @@
-"""The body policy of FORMAT.md: raw article HTML in, clean publishable HTML out.
+"""The body policy of FORMAT.md: a raw article body in, clean publishable HTML out.
 
 Pure: lxml and the standard library only, no Scrapy, no disk, and no site: what a
 site adds to its bodies (ads, promotions, widgets, editor lines) comes in as data, a
 ``Rules`` value (Sina's are ``newscrawl/sina/boilerplate.py``), the way trafilatura
-keeps its XPaths apart from its tree surgery. The fragment is parsed once, then
+keeps its XPaths apart from its tree surgery. The body comes in as the container
+element of the page's own tree (``clean_element``: the page path's one parse, the
+tree cleaned in place) or as HTML (``clean_body``: parsed once). It is then
 walked three times: ``_Pruner`` removes what the policy and the rules remove and
 rewrites URLs, ``_drop_by_text`` removes blocks recognised by their text (which is
 only reliable once scripts and comments are gone), and ``_Layout`` writes the result,
