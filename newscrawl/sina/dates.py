@@ -92,6 +92,4 @@ def rfc1123(instant: datetime) -> str:
 
 def beijing_day(instant: datetime) -> str:
     """The Beijing calendar day of ``instant`` as ``YYYY-MM-DD`` (for file names)."""
-    # Not strftime, which took 0.6 ms of CPU per call inside a crawl (cProfile,
-    # per-thread clock; 4 µs alone). The same text for years 1000-9999.
-    return instant.astimezone(BEIJING).date().isoformat()
+    return instant.astimezone(BEIJING).strftime("%Y-%m-%d")
