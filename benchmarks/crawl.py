@@ -30,8 +30,9 @@ size once more and compares peak RSS (target: 20,000 ≤ 1.2× 2,000).
 
 Results go to benchmarks/results/crawl.json (and the profile to
 benchmarks/results/crawl.prof); with matplotlib and ``--memory``,
-benchmarks/crawl.png. A run of the defaults with ``--memory 2000,20000`` takes
-about 20 minutes on the shared 2-CPU machine.
+benchmarks/crawl.png. With ``--memory 2000,20000`` it took 43 minutes on the
+shared 2-CPU machine under a load average of 7-10 (22 of them the 20,000-article
+crawl).
 """
 
 from __future__ import annotations
@@ -298,7 +299,7 @@ def report_profile(out: Path, total: int, top: int = 25) -> dict[str, object]:
     print(
         f"\nProfile of a capture-on crawl of {total} articles (cProfile, CPU of the"
         f" crawling thread: {whole:.1f} s, start-up imports {startup:.1f} s of it;"
-        " profiled code runs about twice as slow). Per article:"
+        " profiled code runs two to three times as slow). Per article:"
     )
     for title, key in (("cumulative", 0), ("own time", 1)):
         rows.sort(key=lambda row: row[key], reverse=True)
