@@ -627,7 +627,7 @@ def sample_article() -> Article:
         categories=("金融", "新浪财经", "新浪财经－国內"),
         author="新浪财经",
         default_image="https://n.sinaimg.cn/x.png",
-        title_raw="标题 {raw}",
+        title_raw="标题 {raw} \u2028 \ufeff",
         title="标题",
         published_raw="1618919498",
         published_source="feed",
@@ -650,6 +650,14 @@ def test_an_article_crosses_over_unchanged() -> None:
     assert back.categories == article.categories
     seen = Seen("ikmvwzxq0000001", article.url, 5)
     assert decode(encode_seen(seen)) == seen
+
+
+def test_a_message_of_an_older_worker_with_the_raw_body_is_read() -> None:
+    # Workers before issue 14 sent Article.body_raw too.
+    message = json.loads(zlib.decompress(encode_item(sample_article())))
+    message["item"]["body_raw"] = "<p>正文</p>"
+    older = zlib.compress(json.dumps(message).encode())
+    assert decode(older) == sample_article()
 
 
 def test_a_password_stays_out_of_the_logs() -> None:
