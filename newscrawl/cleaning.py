@@ -55,17 +55,11 @@ _REMOVED_TAGS = frozenset(
         "base", "xmp", "plaintext", "noembed", "portal",
     }
 )  # fmt: skip
-# Unwrapped elements that still end a paragraph: their content starts a new line.
 # Elements whose content the HTML serialiser writes as it is, unescaped.
 _RAW_TEXT_TAGS = (
-    "script",
-    "style",
-    "xmp",
-    "iframe",
-    "noembed",
-    "noframes",
-    "plaintext",
-)
+    "script", "style", "xmp", "iframe", "noembed", "noframes", "plaintext",
+)  # fmt: skip
+# Unwrapped elements that still end a paragraph: their content starts a new line.
 _BREAKING_TAGS = frozenset(
     {
         "div", "center", "section", "article", "aside", "header", "footer", "nav",

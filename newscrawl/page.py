@@ -90,7 +90,7 @@ def read_article(
     content_type = _header(headers, "content-type")
     root, decoding = read_document(page, content_type)
     fields = extract_page(root, url)
-    del root  # a 100-400 KB tree: kept only by the body container, until cleaned
+    del root  # a 100-400 KB tree: kept by the body container until we return
     missing: list[str] = []
     title_raw = fields.title_raw or (entry.title if entry else "")
     if not fields.title_raw:
