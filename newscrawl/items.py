@@ -14,7 +14,9 @@ class Article:
     wrong normalisation can be traced; the normalised fields are what the archive
     writes. Built by ``newscrawl.page.read_article``, which also fills ``body``
     (cleaned), ``image`` and, for a page that is no article to archive, ``refused``
-    (the reason: "no article text", "video page", …).
+    (the reason: "no article text", "video page", …). The body as the page had it
+    is not carried: the page is cleaned in its own tree, and the raw fetch is in
+    the WARC capture.
     """
 
     url: str
@@ -28,7 +30,6 @@ class Article:
     published_raw: str
     published_source: str  # "feed", "meta" or "visible": where the instant came from
     published: datetime | None  # timezone-aware; None when no source had one
-    body_raw: str
     updated_raw: str = ""
     updated: datetime | None = None
     feed_mtime: int | None = None

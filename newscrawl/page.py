@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from html import unescape
 from types import MappingProxyType
 
-from newscrawl.cleaning import Rules, clean_body
+from newscrawl.cleaning import CleanedBody, Rules, clean_element
 from newscrawl.items import Article
-from newscrawl.sina.article import extract_page, normalize_title
+from newscrawl.sina.article import cut_at_body_end, extract_page, normalize_title
 from newscrawl.sina.boilerplate import SINA_RULES
 from newscrawl.sina.channels import Channel
 from newscrawl.sina.dates import plausible
@@ -37,6 +37,8 @@ MAX_REPLACEMENT_RATIO = 0.01
 
 # The cleaned body is our own markup: tags never hold a raw ">" (cleaning.py).
 _TAG = re.compile(r"<[^>]*>")
+# A page without a body container.
+_NO_BODY = CleanedBody("", None, MappingProxyType({}))
 # What cleaning removed that makes an empty body a video or a gallery page.
 _VIDEO_KINDS = frozenset({"video"})
 
@@ -88,7 +90,7 @@ def read_article(
     content_type = _header(headers, "content-type")
     root, decoding = read_document(page, content_type)
     fields = extract_page(root, url)
-    del root  # a 100-400 KB tree: not kept past the fields
+    del root  # a 100-400 KB tree: kept by the body container until we return
     missing: list[str] = []
     title_raw = fields.title_raw or (entry.title if entry else "")
     if not fields.title_raw:
@@ -107,7 +109,8 @@ def read_article(
         )
     if published is None:
         missing.append("date")
-    if fields.body_html is None:
+    body = fields.body
+    if body is None:
         missing.append("body")
     doc_id = entry.doc_id if entry else fields.doc_id
     if doc_id is None:
@@ -115,7 +118,14 @@ def read_article(
         return PageResult(
             None, refusal("not an article page"), decoding, tuple(missing)
         )
-    cleaned = clean_body(fields.body_html or "", url, rules)
+    if body is None:
+        cleaned = _NO_BODY
+    else:
+        # The one parse of the page: the body is cleaned in its tree, which
+        # nothing reads afterwards (the fields are plain values).
+        cut_at_body_end(body)
+        cleaned = clean_element(body, url, rules)
+        del body
     article = Article(
         url=url,
         doc_id=doc_id,
@@ -133,11 +143,10 @@ def read_article(
         feed_mtime=entry.mtime if entry else None,
         outlet=fields.outlet or (entry.media_name if entry else ""),
         keywords=fields.keywords,
-        body_raw=fields.body_html or "",
         body=cleaned.html,
         image=cleaned.image or channel.default_image,
     )
-    refused = _refusal(article, fields.body_html is not None, cleaned.removed)
+    refused = _refusal(article, fields.body is not None, cleaned.removed)
     if refused is None:
         refused = damaged_text(article, max_replacement_ratio)
     if refused is not None:

@@ -72,11 +72,19 @@ class ArchivePipeline:
     the article as not archived; the error is one ERROR line, a stat
     ``archive/failed/<errno name>`` and a failed run. A folder or a link where an
     article's file goes fails that article only (``archive/refused/not_a_file``).
+
+    With ``ARCHIVE_LOG_ARTICLES``, one INFO line per article written
+    (``Archived <path> (<url>)``, ``Updated …``, ``Moved <old> -> <new> …``);
+    without it (the default: a cron run's log is its summary) the counts are in
+    the stats and the run summary only.
     """
 
-    def __init__(self, stats: Stats, archive: Archive) -> None:
+    def __init__(
+        self, stats: Stats, archive: Archive, *, log_articles: bool = False
+    ) -> None:
         self.stats = stats
         self.archive = archive
+        self.log_articles = log_articles
         #: Why the archive cannot be written, once a write failed.
         self.failure: str | None = None
         #: Called once when a write failed: stops the run (Scrapy's engine).
@@ -87,7 +95,11 @@ class ArchivePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
         assert crawler.stats is not None
-        pipeline = cls(crawler.stats, archive_of(crawler))
+        pipeline = cls(
+            crawler.stats,
+            archive_of(crawler),
+            log_articles=crawler.settings.getbool("ARCHIVE_LOG_ARTICLES"),
+        )
         closing: list[Any] = []
 
         def stop_run() -> None:
@@ -166,16 +178,15 @@ class ArchivePipeline:
         )
         if stored.change == "moved":
             self.stats.inc_value("archive/moved")
-        logger.info(
-            "%s %s (%s)",
-            {"created": "Archived", "updated": "Updated", "moved": "Moved"}[
-                stored.change
-            ],
-            stored.path
-            if stored.old_path is None
-            else f"{stored.old_path} -> {stored.path}",
-            adapter["url"],
-        )
+        if self.log_articles:
+            logger.info(
+                "%s %s (%s)",
+                _VERBS[stored.change],
+                stored.path
+                if stored.old_path is None
+                else f"{stored.old_path} -> {stored.path}",
+                adapter["url"],
+            )
         self.on_archived(stored)
         return item
 
@@ -187,6 +198,9 @@ class ArchivePipeline:
             return f", {free_space(self.archive.root) // 1024} KiB free"
         except OSError:
             return ""
+
+
+_VERBS = {"created": "Archived", "updated": "Updated", "moved": "Moved"}
 
 
 def _disk_error(exc: OSError | sqlite3.Error) -> str:

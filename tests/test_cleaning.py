@@ -13,7 +13,9 @@ from lxml import etree
 
 from newscrawl import cleaning
 from newscrawl.cleaning import CleanedBody
+from newscrawl.sina.article import cut_at_body_end, extract_page
 from newscrawl.sina.boilerplate import SINA_RULES
+from newscrawl.sina.encoding import read_document
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The seed article's page; relative URLs in the small cases resolve against it too.
@@ -819,3 +821,85 @@ def test_leading_images_go_only_before_the_first_text() -> None:
     # A photo first: the GIF after it stays.
     html = '<p><img src="/photo.jpg"><img src="/anim.gif"></p><p>正文</p>'
     assert cleaning.clean_body(html, BASE, rules).removed.get("banner") is None
+
+
+# --- The page's own tree: clean_element gives what clean_body gives -----------------
+
+
+def _both_ways(page: bytes, url: str = BASE) -> tuple[CleanedBody, CleanedBody] | None:
+    """The body of a page cleaned from its serialised HTML and in its own tree."""
+    fields = extract_page(read_document(page)[0], url)
+    if fields.body is None or fields.body_html is None:
+        return None
+    from_markup = clean_body(fields.body_html, url)
+    cut_at_body_end(fields.body)
+    return from_markup, cleaning.clean_element(fields.body, url, SINA_RULES)
+
+
+def _same(pair: tuple[CleanedBody, CleanedBody]) -> bool:
+    markup, tree = pair
+    return (markup.html, markup.image, dict(markup.removed)) == (
+        tree.html,
+        tree.image,
+        dict(tree.removed),
+    )
+
+
+def test_the_pages_own_tree_cleans_as_its_serialised_body() -> None:
+    pages = sorted(FIXTURES.glob("**/*.html"))
+    assert len(pages) > 150
+    checked = 0
+    for path in pages:
+        pair = _both_ways(path.read_bytes())
+        if pair is not None:
+            checked += 1
+            assert _same(pair), path
+    assert checked > 150
+
+
+_SOUP_TAGS = ["p", "div", "span", "b", "a", "img", "br", "table", "tr", "td", "li"]
+_SOUP_TAGS += ["ul", "font", "center", "h2", "pre", "figure", "script", "o:p", "hr"]
+_SOUP_ATTRS = [
+    'class="show_author"',
+    'style="display:none"',
+    'href="/a b/中文?q=1"',
+    'href=" javascript:x"',
+    'src="//n.sinaimg.cn/a 中.jpg"',
+    'src="  /x.gif"',
+    'width="1"',
+    'alt="图 <b>"',
+    'onclick="x()"',
+]
+_SOUP_TEXTS = ["正文", "　　段落", " ", "\n", "&nbsp;", "&amp;", "责任编辑：张三"]
+_SOUP_TEXTS += ["扫描二维码关注", "<!-- x -->", "<!--publish_helper_end-->"]
+_SOUP_TEXTS += ["<!-- 视频播放器start -->", "<!-- 视频播放器end -->"]
+_SOUP_TEXTS += ["<!--NEWSZW_HZH_BEGIN-->", "<!--NEWSZW_HZH_END-->"]
+
+
+@st.composite
+def _soup(draw: st.DrawFn, depth: int = 0) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 5))):
+        if depth > 4 or draw(st.booleans()):
+            parts.append(draw(st.sampled_from(_SOUP_TEXTS)))
+            continue
+        tag = draw(st.sampled_from(_SOUP_TAGS))
+        attrs = draw(st.lists(st.sampled_from(_SOUP_ATTRS), max_size=2))
+        start = f"<{' '.join([tag, *attrs])}>"
+        if tag in ("img", "br", "hr"):
+            parts.append(start)
+        else:
+            end = draw(st.sampled_from([f"</{tag}>", ""]))
+            parts.append(start + draw(_soup(depth + 1)) + end)
+    return "".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_soup())
+def test_any_body_cleans_in_its_tree_as_in_its_markup(body: str) -> None:
+    page = (
+        '<html><head><meta charset="utf-8"></head><body><div id="artibody">'
+        f"{body}</div><p>after</p></body></html>"
+    ).encode()
+    pair = _both_ways(page)
+    assert pair is None or _same(pair)

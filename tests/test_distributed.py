@@ -244,6 +244,8 @@ class Deployment:
         argv += ["-s", f"REDIS_URL={self.server.url}"]
         argv += ["-s", f"ARCHIVE_DIR={self.archive}"]
         argv += ["-s", f"REDIS_WORKER_TIMEOUT={WORKER_TIMEOUT}"]
+        # archived_paths() reads the line the writer logs per article.
+        argv += ["-s", "ARCHIVE_LOG_ARTICLES=True"]
         proc = self._start(name, argv)
         if not wait:
             return proc
@@ -648,12 +650,11 @@ def sample_article() -> Article:
         categories=("金融", "新浪财经", "新浪财经－国內"),
         author="新浪财经",
         default_image="https://n.sinaimg.cn/x.png",
-        title_raw="标题 {raw}",
+        title_raw="标题 {raw} \u2028 \ufeff",
         title="标题",
         published_raw="1618919498",
         published_source="feed",
         published=datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC),
-        body_raw="<p>正文 \u2028 ﻿</p>",
         updated_raw="2021年04月20日 19:51",
         updated=datetime(2021, 4, 20, 19, 51, tzinfo=BEIJING),
         feed_mtime=1618919500,
@@ -698,6 +699,14 @@ def test_a_fetch_and_a_withdrawn_note_cross_over_unchanged() -> None:
     assert decode(encode_withdrawn("ikmvwzxq0000001", url, 404, None)) == Withdrawn(
         "ikmvwzxq0000001", url, 404, None
     )
+
+
+def test_a_message_of_an_older_worker_with_the_raw_body_is_read() -> None:
+    # Workers before issue 14 sent Article.body_raw too.
+    message = json.loads(zlib.decompress(encode_item(sample_article())))
+    message["item"]["body_raw"] = "<p>正文</p>"
+    older = zlib.compress(json.dumps(message).encode())
+    assert decode(older) == sample_article()
 
 
 def test_a_password_stays_out_of_the_logs() -> None:

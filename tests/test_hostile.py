@@ -48,6 +48,8 @@ RUN_SETTINGS = {
     "DOWNLOAD_MAXSIZE": str(MAXSIZE),
     "DOWNLOAD_WARNSIZE": str(MAXSIZE),
     "RETRY_AFTER_MAX": "1",
+    # test_case reads the line logged per archived article.
+    "ARCHIVE_LOG_ARTICLES": "True",
 }
 #: Stats that only hostile cases move: the run's value of each must be the sum of
 #: what the cases say they add.

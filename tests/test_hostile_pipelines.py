@@ -52,7 +52,6 @@ def article(
         published_raw="1618919498",
         published_source="feed",
         published=PUBLISHED,
-        body_raw=body,
         body=body,
     )
 
@@ -297,7 +296,7 @@ def test_clean_then_validate_a_hostile_body() -> None:
         body='<p>正文<script>alert(1)</script><img src=x onerror="alert(1)"></p>'
         "<p>{{ x }}</p>",
     )
-    item.body = clean_body(item.body_raw, item.url, SINA_RULES).html
+    item.body = clean_body(item.body, item.url, SINA_RULES).html
     cleaned = item
     image = "https://finance.sina.com.cn/roll/2021-04-20/x"
     assert cleaned.body == (

@@ -493,7 +493,13 @@ def kill_after_articles(
     """Start a crawl; SIGKILL it ``jitter`` seconds after it logged ``more``
     articles archived."""
     crawl = subprocess.Popen(
-        crawl_command(replica.feed_url, archive, CRASH_PAGES),
+        # The line logged per archived article says when to kill.
+        crawl_command(
+            replica.feed_url,
+            archive,
+            CRASH_PAGES,
+            settings={"ARCHIVE_LOG_ARTICLES": "True"},
+        ),
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

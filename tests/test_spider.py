@@ -161,7 +161,7 @@ def test_article_page_gives_the_article() -> None:
     assert item.published == datetime(2021, 4, 20, 11, 51, 38, tzinfo=UTC)
     assert item.feed_mtime == 1618919498
     assert item.outlet == "澎湃新闻"
-    assert item.body_raw.startswith('\n<p cms-style="font-L">　　工信部')
+    assert item.body.startswith("<p>　　工信部")
 
 
 def test_single_url_without_feed_uses_the_page_date() -> None:
@@ -250,7 +250,7 @@ def test_article_text_comes_out_right_whatever_the_page_declares(
     response = article_response(body.encode(encoding), content_type)
     (item,) = spider.parse_article(response, spider.channels[0], ENTRY)
     assert item.title == "工信部开展专项整治"
-    assert item.body_raw == "<p>　　国家统计局数据显示。</p>"
+    assert item.body == "<p>　　国家统计局数据显示。</p>"
     assert stat(spider, "sina/encoding/corrected") == (corrected or None)
     said = f"declares {charset} but its bytes are"
     assert (said in caplog.text) == bool(corrected)
@@ -264,7 +264,7 @@ def test_undecodable_bytes_are_counted_and_logged(
     body = PAGE.format(charset="utf-8", title="标题", text="正文@@@").encode()
     response = article_response(body.replace(b"@", b"\xff"))
     (item,) = spider.parse_article(response, spider.channels[0], ENTRY)
-    assert item.body_raw == "<p>　　正文\ufffd\ufffd\ufffd</p>"
+    assert item.body == "<p>　　正文\ufffd\ufffd\ufffd</p>"
     assert stat(spider, "sina/encoding/replacements") == 3
     assert stat(spider, "sina/encoding/damaged_pages") == 1
     assert stat(spider, "sina/encoding/replacements_max") == 3

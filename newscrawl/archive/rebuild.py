@@ -281,9 +281,9 @@ def _derive_version(version: Version) -> Derived | str:
         return str(exc)
     derived = _derive_record(record)
     if derived.article is not None:
-        # Sent back to the parent: the raw and cleaned bodies are in ``data``
-        # already, and pickling them again costs more than deriving them.
-        derived.article.body_raw = derived.article.body = ""
+        # Sent back to the parent: the cleaned body is in ``data`` already, and
+        # pickling it again costs more than deriving it.
+        derived.article.body = ""
     return derived
 
 

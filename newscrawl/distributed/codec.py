@@ -139,7 +139,12 @@ def decode(data: bytes) -> Article | Seen | PageFetch | Withdrawn:
         )
     if kind != "item":
         raise MessageError(f"unknown message kind {kind!r}")
-    values = _object(message.get("item"), tuple(_TYPES))
+    item = message.get("item")
+    if isinstance(item, dict):
+        # Workers before issue 14 also sent the page's raw body, which nothing
+        # reads: their messages are still read.
+        item.pop("body_raw", None)
+    values = _object(item, tuple(_TYPES))
     try:
         return Article(
             **{name: _READERS[_TYPES[name]](name, values[name]) for name in _TYPES}

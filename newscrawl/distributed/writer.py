@@ -118,7 +118,11 @@ class ArchiveWriter:
         self.archive = Archive.from_settings(settings)
         self.capturing = settings.getbool("ARCHIVE_WARC_ENABLED")
         self.stats = Counts()
-        self.pipeline = ArchivePipeline(self.stats, self.archive)
+        self.pipeline = ArchivePipeline(
+            self.stats,
+            self.archive,
+            log_articles=settings.getbool("ARCHIVE_LOG_ARTICLES"),
+        )
         self.root: Path = self.archive.root
         self.identity = f"{socket.gethostname()}:{self.root.resolve()}"
         self._claim = client.register_script(_CLAIM)

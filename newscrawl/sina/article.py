@@ -5,7 +5,7 @@ Four templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``
 (``h1#artibodyTitle``, ``span#pub_date``), the 2004-2006 table pages (``th.f24``,
 the date row under it, ``td.l17``) and the mobile pages of finance.sina.cn
 (``h1.art_tit_h1``, ``section.art_content``). Every function takes a parsed page (an
-lxml tree, see ``encoding.parse_document``) and returns plain values; the spider
+lxml tree, see ``encoding.read_document``) and returns plain values; the spider
 decides what to do with missing ones.
 
 Speed matters here: this runs once per article on a 100-400 KB page. Lookups by id
@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from lxml.html import HtmlElement
 
 from newscrawl.sina.dates import from_iso, from_plain_beijing, from_visible, plausible
 from newscrawl.sina.ids import doc_id_from_url
@@ -102,11 +101,18 @@ class PageFields:
     updated: datetime | None
     outlet: str
     doc_id: str | None
-    body_html: str | None
+    #: The body container, an element of the page's tree; None if there is none.
+    body: etree._Element | None
     keywords: list[str] = field(default_factory=list)
 
+    @property
+    def body_html(self) -> str | None:
+        """The inner HTML of the body container, as in the page (for people and
+        tests: the page path cleans the element itself)."""
+        return None if self.body is None else inner_html(self.body)
 
-def extract_page(root: HtmlElement, url: str) -> PageFields:
+
+def extract_page(root: etree._Element, url: str) -> PageFields:
     """Every field of one article page; ``url`` is the page's own URL."""
     metas = meta_values(root)
     title_source, title_raw = find_title(root, metas)
@@ -125,12 +131,12 @@ def extract_page(root: HtmlElement, url: str) -> PageFields:
         updated=from_plain_beijing(updated_raw) if updated_raw else None,
         outlet=find_outlet(root, metas, date_source),
         doc_id=find_doc_id(metas, url),
-        body_html=find_body(root),
+        body=find_body(root),
         keywords=find_keywords(metas),
     )
 
 
-def meta_values(root: HtmlElement) -> dict[str, str]:
+def meta_values(root: etree._Element) -> dict[str, str]:
     """``content`` of the page's meta tags by ``name`` or ``property``; first wins."""
     values: dict[str, str] = {}
     for meta in _HEAD_METAS(root) or _ALL_METAS(root):
@@ -140,7 +146,7 @@ def meta_values(root: HtmlElement) -> dict[str, str]:
     return values
 
 
-def find_title(root: HtmlElement, metas: dict[str, str]) -> tuple[str, str]:
+def find_title(root: etree._Element, metas: dict[str, str]) -> tuple[str, str]:
     """``(source, title as found)`` from the first place that has a title."""
     for h1 in _H1S(root):
         if (
@@ -174,14 +180,14 @@ def normalize_title(title: str) -> str:
     return _SPACES.sub(" ", title).strip()
 
 
-def find_date_source(root: HtmlElement) -> HtmlElement | None:
+def find_date_source(root: etree._Element) -> etree._Element | None:
     """The line under the title with the visible date and the outlet (2016+)."""
     found = _DATE_SOURCE_IN_TOP_BAR(root) or _DATE_SOURCE(root)
     return found[0] if found else None
 
 
 def find_published(
-    root: HtmlElement, metas: dict[str, str], date_source: HtmlElement | None
+    root: etree._Element, metas: dict[str, str], date_source: etree._Element | None
 ) -> tuple[str, str, datetime | None]:
     """``(source, raw value, instant)`` of the page's own publication time."""
     raw = metas.get("article:published_time", "")
@@ -211,7 +217,7 @@ def find_published(
 
 
 def find_outlet(
-    root: HtmlElement, metas: dict[str, str], date_source: HtmlElement | None
+    root: etree._Element, metas: dict[str, str], date_source: etree._Element | None
 ) -> str:
     """The original media outlet (新京报, 澎湃新闻 …), not the site."""
     places: list[Any] = []
@@ -243,44 +249,66 @@ def find_keywords(metas: dict[str, str]) -> list[str]:
     return [k.strip() for k in _KEYWORD_SEPARATORS.split(raw) if k.strip()]
 
 
-def find_body(root: HtmlElement) -> str | None:
-    """The inner HTML of the body container, as in the page; None if there is none.
+def find_body(root: etree._Element) -> etree._Element | None:
+    """The body container, in the page's tree; None if there is none.
 
-    Old pages end the article at ``<!-- publish_helper_end -->`` and put promotions
-    after it, inside the same container
-    (http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml): cut there.
+    Its content ends at an old page's ``<!-- publish_helper_end -->``
+    (``inner_html``, ``cut_at_body_end``).
     """
     for container_id in _BODY_IDS:
         for element in _BY_ID(root, id=container_id):
-            if isinstance(element, HtmlElement):
+            if isinstance(element, etree._Element):
                 if container_id == "article":
                     # A 2005 page's #article holds the title table.
                     table_body = _table_body(_TABLE_TITLE_IN(element))
                     if table_body is not None:
-                        return inner_html(table_body)
-                return inner_html(element)
+                        return table_body
+                return element
     for element in _MOBILE_BODY(root):
-        return inner_html(element)
-    table_body = _table_body(_TABLE_TITLE(root))
-    return None if table_body is None else inner_html(table_body)
+        if isinstance(element, etree._Element):
+            return element
+    return _table_body(_TABLE_TITLE(root))
 
 
-def _table_body(titles: list[Any]) -> HtmlElement | None:
+def _table_body(titles: list[Any]) -> etree._Element | None:
     """The body cell of a 2004-2006 table page, given its title cells."""
     for th in titles:
         for element in _TABLE_BODY(th):
-            if isinstance(element, HtmlElement):
+            if isinstance(element, etree._Element):
                 return element
     return None
 
 
-def inner_html(element: HtmlElement) -> str:
+def _body_end(element: etree._Element) -> etree._Element | None:
+    """The child that ends the article in an old page's body container, if any.
+
+    Old pages end the article at ``<!-- publish_helper_end -->`` and put promotions
+    after it, inside the same container
+    (http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml).
+    """
+    for child in element.iterchildren(etree.Comment):
+        if _PUBLISH_HELPER_END in (child.text or ""):
+            return child
+    return None
+
+
+def inner_html(element: etree._Element) -> str:
     """The HTML inside ``element``, stopping at an old page's publish_helper_end."""
+    end = _body_end(element)
     parts = [html.escape(element.text or "", quote=False)]
     for child in element:
-        if isinstance(child, etree._Comment) and _PUBLISH_HELPER_END in (
-            child.text or ""
-        ):
+        if child is end:
             break
         parts.append(etree.tostring(child, encoding="unicode", method="html"))
     return "".join(parts)
+
+
+def cut_at_body_end(element: etree._Element) -> None:
+    """Remove from the page's tree what follows the article in its body container
+    (an old page's publish_helper_end and all after it), as ``inner_html`` leaves
+    it out."""
+    end = _body_end(element)
+    if end is None:
+        return
+    for child in [end, *end.itersiblings()]:
+        element.remove(child)
