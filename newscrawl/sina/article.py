@@ -1,4 +1,5 @@
-"""Fields of a Sina article page: title, instants, outlet, doc id, body, keywords.
+"""Fields of a Sina article page: title, instants, outlet, doc id, body, keywords,
+original title, editor, stock codes.
 
 Four templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``,
 ``div#artibody`` / ``div#article``), the 2009-2012 GB2312 pages
@@ -88,6 +89,46 @@ _SPACES = re.compile(r"\s+")
 _PUBLISHID = re.compile(r"[0-9a-z]{6,64}")
 _KEYWORD_SEPARATORS = re.compile(r"[,，]")
 
+# The editor line: "责任编辑：张三 SF014" (p.article-editor in 2016+ pages, inside or
+# just after the body container; p.show_author on mobile-era pages); the code is
+# Sina's staff code, two capitals and digits (SF014, SN098).
+_EDITOR_LINES: _XPath = etree.XPath(
+    "//p[contains(concat(' ', normalize-space(@class), ' '), ' article-editor ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' show_author ')]"
+)
+_EDITOR = re.compile(r"责任编辑\s*[：:]\s*(?P<who>[^（）()\n]*)")
+_EDITOR_CODE = re.compile(r"[A-Z]{2}\d{2,4}")
+_TEXT_WITH: _XPath = etree.XPath(".//text()[contains(., $needle)]")
+_PARAGRAPHS: _XPath = etree.XPath(".//p")
+# "原标题：…" opens the body of a reprint, in its first paragraphs
+# (https://news.sina.com.cn/c/2019-09-07/doc-iicezzrq4076655.shtml).
+_ORIGINAL_TITLE = re.compile(r"^[\s\u3000]*原标题\s*[：:]\s*(?P<title>.+)$", re.S)
+#: How far into the body an original title is looked for (paragraphs).
+ORIGINAL_TITLE_WITHIN = 5
+# Stocks the article names. In its body, Sina wraps each in a quote span,
+# <span id=stock_sh600016><a href=…/realstock/company/sh600016/nc.shtml
+# class=keyword>民生银行</a></span>, usstock_AAPL, hkstock_00700; and after the body a
+# marker lists them: <!-- news_keyword_pub,stock,sh600016&sh601818 -->
+# (https://finance.sina.com.cn/stock/s/2018-12-11/doc-ihqackac3046130.shtml). The
+# page's header and sidebars link other quotes (sh000001, 热门股票) on every page:
+# only the body and the marker count.
+_STOCK_SPANS: _XPath = etree.XPath(
+    ".//span[starts-with(@id, 'stock_') or starts-with(@id, 'usstock_')"
+    " or starts-with(@id, 'hkstock_')]/@id"
+)
+_BODY_LINKS: _XPath = etree.XPath(".//a/@href")
+_KEYWORD_MARKERS: _XPath = etree.XPath("//comment()[contains(., 'news_keyword_pub')]")
+_MARKER = re.compile(r"news_keyword_pub\s*,\s*(?P<kind>\w+)\s*,(?P<codes>[^>]*)")
+_QUOTE_LINK = re.compile(
+    r"/realstock/company/(?P<cn>(?:sh|sz|bj)\d{6})/"
+    r"|/usstock/quotes/(?P<us>[A-Za-z][A-Za-z.]{0,9})\.html"
+    r"|/hkstock/quotes/(?P<hk>\d{1,5})\.html",
+    re.I,
+)
+_CN_CODE = re.compile(r"(?:sh|sz|bj)\d{6}")
+_US_CODE = re.compile(r"[A-Z][A-Z.]{0,9}")
+_HK_CODE = re.compile(r"\d{1,5}")
+
 
 @dataclass(frozen=True, slots=True)
 class PageFields:
@@ -104,11 +145,18 @@ class PageFields:
     doc_id: str | None
     body_html: str | None
     keywords: list[str] = field(default_factory=list)
+    original_title: str = ""
+    editor: str = ""
+    editor_code: str = ""
+    #: Normalised, sorted, unique: sh600519, sz000001, hk00700, usAAPL.
+    stocks: list[str] = field(default_factory=list)
 
 
 def extract_page(root: HtmlElement, url: str) -> PageFields:
     """Every field of one article page; ``url`` is the page's own URL."""
     metas = meta_values(root)
+    body = find_body_element(root)
+    editor, editor_code = find_editor(root, body)
     title_source, title_raw = find_title(root, metas)
     date_source = find_date_source(root)
     published_source, published_raw, published = find_published(
@@ -125,8 +173,12 @@ def extract_page(root: HtmlElement, url: str) -> PageFields:
         updated=from_plain_beijing(updated_raw) if updated_raw else None,
         outlet=find_outlet(root, metas, date_source),
         doc_id=find_doc_id(metas, url),
-        body_html=find_body(root),
+        body_html=None if body is None else inner_html(body),
         keywords=find_keywords(metas),
+        original_title=find_original_title(body),
+        editor=editor,
+        editor_code=editor_code,
+        stocks=find_stocks(root, body),
     )
 
 
@@ -243,6 +295,84 @@ def find_keywords(metas: dict[str, str]) -> list[str]:
     return [k.strip() for k in _KEYWORD_SEPARATORS.split(raw) if k.strip()]
 
 
+def find_editor(root: HtmlElement, body: HtmlElement | None) -> tuple[str, str]:
+    """``(name, code)`` of the responsible editor ("责任编辑：张三 SF014"), from the
+    editor line in or after the body; empty strings when the page names none."""
+    places: list[Any] = []
+    if body is not None:
+        places += _TEXT_WITH(body, needle="责任编辑")
+    places += [_TEXT(p) for p in _EDITOR_LINES(root)]
+    for text in places:
+        found = _EDITOR.search(str(text))
+        if found is None:
+            continue
+        words = _SPACES.sub(" ", found["who"]).strip().split(" ")
+        code = ""
+        if len(words) > 1 and _EDITOR_CODE.fullmatch(words[-1]):
+            code = words.pop()
+        name = " ".join(words)
+        if name or code:
+            return name, code
+    return "", ""
+
+
+def find_original_title(body: HtmlElement | None) -> str:
+    """The title the article had at its outlet ("原标题：…" in the body's first
+    paragraphs), normalised as titles are; empty when it gives none."""
+    if body is None:
+        return ""
+    paragraphs = _PARAGRAPHS(body)
+    for paragraph in paragraphs[:ORIGINAL_TITLE_WITHIN]:
+        found = _ORIGINAL_TITLE.match(_TEXT(paragraph))
+        if found is not None:
+            return normalize_title(found["title"])
+    # A body of text and <br>s (old pages) has no paragraphs to go by.
+    for text in [] if paragraphs else _TEXT_WITH(body, needle="原标题")[:1]:
+        found = _ORIGINAL_TITLE.match(str(text))
+        if found is not None:
+            return normalize_title(found["title"])
+    return ""
+
+
+def find_stocks(root: HtmlElement, body: HtmlElement | None) -> list[str]:
+    """The stock codes the article names, normalised (``sh600519``, ``sz000001``,
+    ``hk00700``, ``usAAPL``), sorted: from the body's quote spans and links and the
+    page's keyword markers, never from the site's navigation."""
+    found: set[str] = set()
+    if body is not None:
+        for span_id in _STOCK_SPANS(body):
+            kind, _, code = str(span_id).partition("_")
+            found.update(_stock_codes(kind, [code]))
+        for href in _BODY_LINKS(body):
+            for link in _QUOTE_LINK.finditer(str(href)):
+                if link["cn"]:
+                    found.update(_stock_codes("stock", [link["cn"]]))
+                elif link["us"]:
+                    found.update(_stock_codes("usstock", [link["us"]]))
+                else:
+                    found.update(_stock_codes("hkstock", [link["hk"]]))
+    for marker in _KEYWORD_MARKERS(root):
+        parsed = _MARKER.search(marker.text or "")
+        if parsed is not None:
+            codes = parsed["codes"].split("&")
+            found.update(_stock_codes(parsed["kind"].lower(), codes))
+    return sorted(found)
+
+
+def _stock_codes(kind: str, codes: list[str]) -> list[str]:
+    """Codes of one market made canonical; what is no stock code is left out (a
+    marker of kind ``overseas_futures`` names futures, not stocks)."""
+    out = []
+    for code in (c.strip() for c in codes):
+        if kind == "stock" and _CN_CODE.fullmatch(code.lower()):
+            out.append(code.lower())
+        elif kind == "usstock" and _US_CODE.fullmatch(code.upper()):
+            out.append("us" + code.upper())
+        elif kind == "hkstock" and _HK_CODE.fullmatch(code):
+            out.append("hk" + code.zfill(5))
+    return out
+
+
 def find_body(root: HtmlElement) -> str | None:
     """The inner HTML of the body container, as in the page; None if there is none.
 
@@ -250,6 +380,12 @@ def find_body(root: HtmlElement) -> str | None:
     after it, inside the same container
     (http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml): cut there.
     """
+    element = find_body_element(root)
+    return None if element is None else inner_html(element)
+
+
+def find_body_element(root: HtmlElement) -> HtmlElement | None:
+    """The body container of the page (see ``find_body``); None if there is none."""
     for container_id in _BODY_IDS:
         for element in _BY_ID(root, id=container_id):
             if isinstance(element, HtmlElement):
@@ -257,12 +393,12 @@ def find_body(root: HtmlElement) -> str | None:
                     # A 2005 page's #article holds the title table.
                     table_body = _table_body(_TABLE_TITLE_IN(element))
                     if table_body is not None:
-                        return inner_html(table_body)
-                return inner_html(element)
+                        return table_body
+                return element
     for element in _MOBILE_BODY(root):
-        return inner_html(element)
-    table_body = _table_body(_TABLE_TITLE(root))
-    return None if table_body is None else inner_html(table_body)
+        if isinstance(element, HtmlElement):
+            return element
+    return _table_body(_TABLE_TITLE(root))
 
 
 def _table_body(titles: list[Any]) -> HtmlElement | None:
