@@ -46,6 +46,11 @@ PROGRESS_INTERVAL = 10
 ARCHIVE_DIR = "archive"
 # Where an article goes inside it (FORMAT.md); every component is validated.
 ARCHIVE_PATH_TEMPLATE = DEFAULT_PATH_TEMPLATE
+# Header keys added after `thumbnail`, in this order, for Hexo sites that want them:
+# "tags" (the page's keywords), "source" (the outlet), "original_url". Empty: the
+# seed's format exactly (FORMAT.md). Every field is in the index anyway
+# (`scrapy export`).
+ARCHIVE_EXTRA_FIELDS: list[str] = []
 
 # The raw capture: every fetched page as WARC/1.1 records (newscrawl/capture.py),
 # the archive's source of truth (`scrapy rebuild`, `scrapy history`).
