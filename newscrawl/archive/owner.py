@@ -253,6 +253,27 @@ class Archive:
             if doc_id in present:
                 yield alias, mtime
 
+    def read_file(self, path: str) -> bytes | None:
+        """The bytes of the article file at ``path``; None if it is not there (or
+        not a regular file: links are not followed)."""
+        if not self.has_file(path):
+            return None
+        try:
+            return (self.root / path).read_bytes()
+        except OSError:
+            return None
+
+    def dataset(
+        self, doc_ids: Sequence[str] | None = None
+    ) -> Iterator[tuple[IndexRow, ArticleMeta | None, int, bytes | None]]:
+        """Every archived article (of ``doc_ids``), by path: its index row, the
+        metadata of its file, its number of captured versions and the file's bytes
+        (None if missing). One at a time: ``scrapy export`` streams them."""
+        if not self.has_index():
+            return
+        for row, meta, versions in self.index.described(doc_ids):
+            yield row, meta, versions, self.read_file(row.path)
+
     # --- Writing ---------------------------------------------------------------------
 
     def store(
