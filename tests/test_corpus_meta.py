@@ -31,7 +31,7 @@ def _url(stem: str) -> str:
 
 def extracted(stem: str) -> dict[str, Any]:
     """The page's metadata as the gold writes it (None for what it lacks)."""
-    root, _ = read_document((CORPUS / "pages" / f"{stem}.html").read_bytes(), None)
+    root, _ = read_document((CORPUS / "pages" / f"{stem}.html").read_bytes(), "")
     fields = extract_page(root, _url(stem))
     return {
         "outlet": fields.outlet or None,

@@ -27,16 +27,16 @@ import pytest
 
 from newscrawl.archive.runlog import read_runs
 from newscrawl.commands.export import _output
-from replica.crawl import run_crawl
+from replica.crawl import PROJECT_ROOT, run_crawl
 from replica.server import Replica
 from replica.site import OLD_PAGE_PATH, Site, add_generated, fixture_site
-from tests.conftest import PROJECT_ROOT, scrapy
+from tests.conftest import scrapy
 
 README = PROJECT_ROOT / "README.md"
 GENERATED = 20
 # The fixture pages: (outlet, original title, editor, editor code, stocks), as
 # /work/shared/fixtures/README.md and a reading of the pages give them.
-FIXTURES = {
+FIXTURES: dict[str, tuple[str, str | None, str | None, None, list[str]]] = {
     "ikmvwzxq0000001": ("澎湃新闻", None, "薛永玮", None, []),
     "ihqfskcn2160999": ("新京报", None, "霍琦", None, []),
     "iicezzrq4076655": (
@@ -113,7 +113,7 @@ def test_parquet_rows_are_what_the_files_and_pages_say(
         assert row["sha256"] == hashlib.sha256(data).hexdigest()
         assert row["title"] == post.metadata["title"]
         assert row["categories"] == post.metadata["categories"]
-        assert row["published"] == parsedate_to_datetime(post.metadata["date"])
+        assert row["published"] == parsedate_to_datetime(str(post.metadata["date"]))
         assert (
             row["html"]
             == data.decode("utf-8").split("<div>   \n", 1)[1][

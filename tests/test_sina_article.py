@@ -142,7 +142,7 @@ def test_2005_table_page_inside_a_div_article() -> None:
 
 # --- Metadata beyond the file's header: original title, editor, stocks ------------
 
-FIXTURE_META = {
+FIXTURE_META: dict[str, tuple[str, str, str, str, list[str]]] = {
     # page: (outlet, original title, editor, editor code, stocks)
     "gne_finance_roll_2018-12-28_doc-ihqfskcn2160999.html": (
         "新京报",
