@@ -319,3 +319,79 @@ def test_recipe_incremental_export_from_cron(crawled: Crawled, tmp_path: Path) -
     # The first run exports everything; the next, only what changed since: nothing.
     assert [pq.read_table(e).num_rows for e in exports] == [3 + GENERATED + 1, 0]
     assert (tmp_path / "exports" / "since").read_text().strip()
+
+
+# --- What reindex and rebuild recover ----------------------------------------------
+
+
+def exported(archive: Path) -> dict[str, dict[str, Any]]:
+    run = export(archive, "--format", "jsonl", "-o", "-")
+    assert run.returncode == 0, run.stderr
+    return {r["doc_id"]: r for r in map(json.loads, run.stdout.splitlines())}
+
+
+PAGE_FIELDS = ("outlet", "original_title", "editor", "keywords", "stocks", "channel")
+
+
+def test_reindex_keeps_what_pages_said_and_rebuild_reads_it_again(
+    crawled: Crawled, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(crawled.archive, archive)
+    before = exported(archive)
+    # Reindex with the old index there: nothing is lost (but the times, which
+    # reindex takes from the files).
+    assert scrapy("reindex", archive).returncode == 0
+    times = ("first_archived", "last_updated")
+    assert {
+        d: {k: v for k, v in row.items() if k not in times}
+        for d, row in exported(archive).items()
+    } == {
+        d: {k: v for k, v in row.items() if k not in times} for d, row in before.items()
+    }
+    # From the files alone: what a file gives, the rest unknown (null).
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{archive}/.newscrawl/index.sqlite3{suffix}").unlink(missing_ok=True)
+    assert scrapy("reindex", archive).returncode == 0
+    files_only = exported(archive)
+    seed = files_only["iicezzrq4076655"]
+    for name in ("title", "categories", "published", "length", "html", "sha256"):
+        assert seed[name] == before["iicezzrq4076655"][name], name
+    assert all(seed[name] is None for name in PAGE_FIELDS)
+    # The raw capture gives the pages back, and with them the rest.
+    run = scrapy("rebuild", archive)
+    assert run.returncode == 0, run.stderr
+    rebuilt = exported(archive)
+    for doc_id, row in before.items():
+        for name in (*PAGE_FIELDS, "editor_code", "updated", "url"):
+            assert rebuilt[doc_id][name] == row[name], (doc_id, name)
+
+
+def test_tags_in_the_files_and_back_from_them(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    with Replica(fixture_site()) as replica:
+        bad = run_crawl(
+            replica.feed_url, archive, settings={"ARCHIVE_EXTRA_FIELDS": "colour"}
+        )
+        assert bad.returncode == 2
+        assert "unknown field(s) colour" in bad.stderr
+        run = run_crawl(
+            replica.feed_url,
+            archive,
+            settings={"ARCHIVE_EXTRA_FIELDS": "tags,source"},
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+    path = files_of(archive)["ihqfskcn2160999"]
+    post = frontmatter.load(path)
+    assert post.metadata["tags"] == ["辟谣", "外泄", "账号"]
+    assert post.metadata["source"] == "新京报"
+    assert scrapy("verify", archive).returncode == 0
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{archive}/.newscrawl/index.sqlite3{suffix}").unlink(missing_ok=True)
+    assert scrapy("reindex", archive).returncode == 0
+    row = exported(archive)["ihqfskcn2160999"]
+    assert (row["keywords"], row["outlet"], row["editor"]) == (
+        ["辟谣", "外泄", "账号"],
+        "新京报",
+        None,
+    )
