@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 FORMATS = ("parquet", "jsonl", "csv")
 #: A Parquet row group holds at most this many rows ...
 ROW_GROUP_ROWS = 10_000
-#: ... and about this many bytes of HTML and text: what the export holds in memory.
-ROW_GROUP_BYTES = 32 * 1024 * 1024
+#: ... and this many characters of HTML and text (about 3 bytes each in UTF-8):
+#: the export holds one row group in memory, in Python and again in Arrow.
+ROW_GROUP_BYTES = 4 * 1024 * 1024
+#: Columns worth a dictionary (few distinct values); not the HTML or the text.
+_DICTIONARY = ["channel", "categories", "outlet", "editor", "editor_code", "change"]
 
 # Column name → kind: "str", "list", "time", "int". The order is the table's.
 COLUMNS: dict[str, str] = {
@@ -235,7 +238,10 @@ class ParquetWriter:
         # The stream may be a pipe (stdout): written in order, never sought.
         self._sink = pa.PythonFile(stream, mode="w")
         self._writer = pq.ParquetWriter(
-            self._sink, self.schema, compression="zstd", use_dictionary=True
+            self._sink,
+            self.schema,
+            compression="zstd",
+            use_dictionary=[name for name in _DICTIONARY if name in names],
         )
 
     def write(self, row: dict[str, Any]) -> None:
