@@ -290,6 +290,7 @@ _VERSION_COLUMNS = ", ".join(f.name for f in fields(Version))
 _META_FIELDS = tuple(f.name for f in fields(ArticleMeta))
 _META_COLUMNS = ", ".join(_META_FIELDS)
 _LIST_FIELDS = frozenset({"categories", "keywords", "stocks"})
+_META_UPDATES = ", ".join(f"{name} = excluded.{name}" for name in _META_FIELDS[2:])
 
 
 def index_path(archive_root: Path) -> Path:
@@ -877,11 +878,10 @@ def _meta(db: sqlite3.Connection, meta: ArticleMeta, now: str) -> None:
     values = meta.to_db()
     if not meta.recorded:
         values = (*values[:3], now, *values[4:])
-    updates = ", ".join(f"{name} = excluded.{name}" for name in _META_FIELDS[2:])
     db.execute(
         f"INSERT INTO meta ({_META_COLUMNS})"
         f" VALUES ({', '.join('?' for _ in _META_FIELDS)})"
-        f" ON CONFLICT(doc_id, sha256) DO UPDATE SET {updates}"
+        f" ON CONFLICT(doc_id, sha256) DO UPDATE SET {_META_UPDATES}"
         f" WHERE {_ORIGIN_RANK.replace('origin', 'excluded.origin')}"
         f" >= {_ORIGIN_RANK.replace('origin', 'meta.origin')}",
         values,
@@ -949,6 +949,29 @@ def copy_days(source: Path, target: Path) -> None:
                 db.execute(
                     "INSERT OR IGNORE INTO feed_day_items"
                     " SELECT * FROM old.feed_day_items"
+                )
+        finally:
+            index.db.execute("DETACH DATABASE old")
+    finally:
+        index.close()
+
+
+def copy_meta(source: Path, target: Path) -> None:
+    """Copy the metadata of the index at ``source`` into the new one at ``target``
+    (``reindex``) where it is better than what the files gave (a page's beats a
+    file's) or of a version the files no longer hold; in SQLite, not in memory."""
+    index = ArchiveIndex(target)
+    try:
+        index.db.execute("ATTACH DATABASE ? AS old", (str(source),))
+        try:
+            with index.transaction() as db:
+                # "WHERE true": SQLite's upsert after a SELECT needs a WHERE.
+                db.execute(
+                    f"INSERT INTO meta ({_META_COLUMNS}) SELECT {_META_COLUMNS}"
+                    " FROM old.meta WHERE true"
+                    f" ON CONFLICT(doc_id, sha256) DO UPDATE SET {_META_UPDATES}"
+                    f" WHERE {_ORIGIN_RANK.replace('origin', 'excluded.origin')}"
+                    f" > {_ORIGIN_RANK.replace('origin', 'meta.origin')}"
                 )
         finally:
             index.db.execute("DETACH DATABASE old")

@@ -10,13 +10,13 @@ from newscrawl.archive.check import rebuild_rows, temp_files
 from newscrawl.archive.files import fsync_dir
 from newscrawl.archive.index import (
     ArchiveIndex,
-    ArticleMeta,
     Change,
     IndexDamagedError,
     IndexRow,
     IndexUnusableError,
     Version,
     copy_days,
+    copy_meta,
     index_path,
     write_index,
 )
@@ -54,7 +54,7 @@ class Command(ArchiveCommand):
 
     def reindex(self) -> int:
         path = index_path(self.archive)
-        old, changes, aliases, versions, metas, damaged = self.read_old(path)
+        old, changes, aliases, versions, damaged = self.read_old(path)
         owner = self.owner()
         rows, report = rebuild_rows(self.archive, owner.rules, old, self.progress)
         for problem in report.problems:
@@ -65,13 +65,13 @@ class Command(ArchiveCommand):
         building = path.with_name(f".{path.name}.reindex")
         _remove(building)
         try:
-            # The old index's metadata first: what a page said outranks what its
-            # file says (index.py ``_meta``); the files fill in the rest.
             count = write_index(
-                building, rows, changes, aliases, versions, [*metas, *report.metas]
+                building, rows, changes, aliases, versions, report.metas
             )
             if not damaged and path.exists():
                 copy_days(path, building)
+                # What pages said outranks what the files say (index.py ``_meta``).
+                copy_meta(path, building)
             if damaged:
                 moved = path.with_name(path.name + ".damaged")
                 for suffix in _SIDE_FILES:
@@ -98,7 +98,6 @@ class Command(ArchiveCommand):
         list[Change],
         list[tuple[str, str, int | None]],
         list[Version],
-        list[ArticleMeta],
         bool,
     ]:
         """The old index's rows, journal and aliases, and whether it is damaged.
@@ -107,12 +106,12 @@ class Command(ArchiveCommand):
         opened for another reason (a full disk) stops the reindex unchanged.
         """
         if not path.exists():
-            return {}, [], [], [], [], False
+            return {}, [], [], [], False
         try:
             index = ArchiveIndex(path, create=False)
         except IndexDamagedError as exc:
             self.say(f"newscrawl: {exc}")
-            return {}, [], [], [], [], True
+            return {}, [], [], [], True
         try:
             rows = {row.doc_id: row for row in index.rows()}
             return (
@@ -120,14 +119,13 @@ class Command(ArchiveCommand):
                 list(index.changes()),
                 list(index.aliases()),
                 list(index.versions()),
-                list(index.meta()),
                 False,
             )
         except sqlite3.DatabaseError as exc:
             name = getattr(exc, "sqlite_errorname", "") or ""
             if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
                 self.say(f"newscrawl: the index {path} is damaged ({exc})")
-                return {}, [], [], [], [], True
+                return {}, [], [], [], True
             raise
         finally:
             index.close()
