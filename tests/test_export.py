@@ -41,7 +41,7 @@ FIXTURES: dict[str, tuple[str, str | None, str | None, None, list[str]]] = {
     "ihqfskcn2160999": ("新京报", None, "霍琦", None, []),
     "iicezzrq4076655": (
         "北京日报",
-        "最强“中国芯”本月商用 华为抢跑5G芯片大战",
+        "最强“中国芯”本月商用华为抢跑5G芯片大战",
         "张申",
         None,
         [],

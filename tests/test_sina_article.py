@@ -118,6 +118,7 @@ def test_2005_table_page() -> None:
     assert got.title_source == "th"
     assert got.published == datetime(2005, 3, 21, 3, 21, tzinfo=UTC)
     assert got.doc_id == "244339"
+    assert got.outlet == "《理财周刊》"  # the red <font> after the date line
     assert got.body_html is not None
     assert got.body_html.lstrip().startswith("<p>　　人生如戏。")
     assert "来源: 尹娟" in got.body_html
@@ -133,6 +134,7 @@ def test_2005_table_page_inside_a_div_article() -> None:
     assert got.title_raw == "拿出10万元投资房产 小两口尝试以钱生钱(图)"
     assert got.published == datetime(2005, 3, 30, 19, 18, tzinfo=UTC)
     assert got.doc_id == "031868306"
+    assert got.outlet == "北京娱乐信报"
     assert got.body_html is not None
     assert "北京娱乐信报" not in got.body_html
     assert "U796P62T3D68306F72DT20050331104105.jpg" in got.body_html
@@ -155,7 +157,9 @@ FIXTURE_META: dict[str, tuple[str, str, str, str, list[str]]] = {
     ),
     "gne_news_c_2019-09-07_doc-iicezzrq4076655.html": (
         "北京日报",
-        "最强“中国芯”本月商用 华为抢跑5G芯片大战",  # &nbsp; read as a space
+        # "原标题：最强“中国芯”本月商用&nbsp;华为抢跑5G芯片大战": the space between
+        # its halves is Sina's (the corpus's readers drop it too).
+        "最强“中国芯”本月商用华为抢跑5G芯片大战",
         "张申",
         "",
         [],
@@ -217,6 +221,19 @@ def test_no_stocks_from_navigation() -> None:
     assert extract_page(root, SEED_URL).stocks == []
 
 
+def test_an_index_chart_in_the_body_is_no_stock() -> None:
+    chart = (
+        '<div class="ct_hqimg"><a href="http://finance.sina.com.cn/realstock/company/'
+        '{}/nc.shtml"><img src="//image.sinajs.cn/newchart/{}.png"></a></div>'
+    )
+    index = body_page(chart.format("sh000001", "sh000001") + "<p>　　大盘</p>")
+    assert extract_page(index, SEED_URL).stocks == []
+    stock = body_page(chart.format("sz002681", "sz002681") + "<p>　　奋达</p>")
+    assert extract_page(stock, SEED_URL).stocks == ["sz002681"]
+    marked = body_page("<p>　　<span id=stock_sh000300>沪深300</span></p>")
+    assert extract_page(marked, SEED_URL).stocks == ["sh000300"]
+
+
 @pytest.mark.parametrize(
     ("line", "name", "code"),
     [
@@ -244,6 +261,8 @@ def test_original_title_only_from_the_body_start() -> None:
     got = extract_page(
         body_page("<p>　　原标题：旧题 <b>甲</b>\n乙</p><p>　　正文</p>"), SEED_URL
     )
-    assert got.original_title == "旧题 甲 乙"
+    assert got.original_title == "旧题甲乙"
+    latin = extract_page(body_page("<p>原标题：iPhone 11 发布 苹果</p>"), SEED_URL)
+    assert latin.original_title == "iPhone 11 发布苹果"
     later = "".join(f"<p>　　段{i}</p>" for i in range(8)) + "<p>原标题：太晚</p>"
     assert extract_page(body_page(later), SEED_URL).original_title == ""

@@ -86,6 +86,8 @@ _TITLE_SUFFIX = re.compile(r"(?:\|.*|_[^_|]*_新浪网\s*)$", re.S)
 _PUBLISH_HELPER_END = "publish_helper_end"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\u2018\u2019\u201c\u201d"
+_CJK_GAP = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
 _PUBLISHID = re.compile(r"[0-9a-z]{6,64}")
 _KEYWORD_SEPARATORS = re.compile(r"[,，]")
 
@@ -109,14 +111,19 @@ ORIGINAL_TITLE_WITHIN = 5
 # <span id=stock_sh600016><a href=…/realstock/company/sh600016/nc.shtml
 # class=keyword>民生银行</a></span>, usstock_AAPL, hkstock_00700; and after the body a
 # marker lists them: <!-- news_keyword_pub,stock,sh600016&sh601818 -->
-# (https://finance.sina.com.cn/stock/s/2018-12-11/doc-ihqackac3046130.shtml). The
-# page's header and sidebars link other quotes (sh000001, 热门股票) on every page:
-# only the body and the marker count.
+# (http://finance.sina.com.cn/money/bank/focus/2018-04-12/doc-ifyzeyqa8290317.shtml).
+# The page's header and sidebars link other quotes (sh000001, 热门股票) on every
+# page: only the body and the marker count.
 _STOCK_SPANS: _XPath = etree.XPath(
     ".//span[starts-with(@id, 'stock_') or starts-with(@id, 'usstock_')"
     " or starts-with(@id, 'hkstock_')]/@id"
 )
 _BODY_LINKS: _XPath = etree.XPath(".//a/@href")
+# The quote chart atop a market article (div.ct_hqimg) links the article's stock
+# (sz002681, hk03908) or, for a market report, an index: 上证指数 sh000001
+# (http://finance.sina.com.cn/stock/jsy/2018-04-12/doc-ifyzeyqc0402093.shtml).
+# An index is no stock the article names, unless its own spans or marker say so.
+_INDEX_CODE = re.compile(r"sh000\d{3}|sz399\d{3}")
 _KEYWORD_MARKERS: _XPath = etree.XPath("//comment()[contains(., 'news_keyword_pub')]")
 _MARKER = re.compile(r"news_keyword_pub\s*,\s*(?P<kind>\w+)\s*,(?P<codes>[^>]*)")
 _QUOTE_LINK = re.compile(
@@ -274,6 +281,17 @@ def find_outlet(
         text = _SPACES.sub(" ", _TEXT(element)).strip()
         if text:
             return text
+    # 2004-2006 table pages: the outlet is the red <font> after the date line,
+    # "http://www.sina.net 2005年03月21日 11:21 <font color=#A20010>《理财周刊》</font>"
+    # (http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml).
+    for th in _TABLE_TITLE(root):
+        for cell in _TABLE_HEAD_CELLS(th):
+            if from_visible(_SPACES.sub(" ", _TEXT(cell)).strip()) is None:
+                continue
+            for font in reversed(cell.findall(".//font")):
+                text = _SPACES.sub(" ", _TEXT(font)).strip()
+                if text:
+                    return text
     return metas.get("article:author") or metas.get("mediaid") or ""
 
 
@@ -325,13 +343,21 @@ def find_original_title(body: HtmlElement | None) -> str:
     for paragraph in paragraphs[:ORIGINAL_TITLE_WITHIN]:
         found = _ORIGINAL_TITLE.match(_TEXT(paragraph))
         if found is not None:
-            return normalize_title(found["title"])
+            return _original_title(found["title"])
     # A body of text and <br>s (old pages) has no paragraphs to go by.
     for text in [] if paragraphs else _TEXT_WITH(body, needle="原标题")[:1]:
         found = _ORIGINAL_TITLE.match(str(text))
         if found is not None:
-            return normalize_title(found["title"])
+            return _original_title(found["title"])
     return ""
+
+
+def _original_title(text: str) -> str:
+    """The outlet's title as a reprint quotes it, without the space Sina puts
+    between its two halves ("善林金融上海总部被查 现场图片曝光（多图）",
+    http://finance.sina.com.cn/money/bank/hykx/2018-04-11/doc-ifyzeyqa4658976.shtml): a
+    space between Chinese characters is none in Chinese."""
+    return _CJK_GAP.sub("", normalize_title(text))
 
 
 def find_stocks(root: HtmlElement, body: HtmlElement | None) -> list[str]:
@@ -346,7 +372,8 @@ def find_stocks(root: HtmlElement, body: HtmlElement | None) -> list[str]:
         for href in _BODY_LINKS(body):
             for link in _QUOTE_LINK.finditer(str(href)):
                 if link["cn"]:
-                    found.update(_stock_codes("stock", [link["cn"]]))
+                    if not _INDEX_CODE.fullmatch(link["cn"].lower()):
+                        found.update(_stock_codes("stock", [link["cn"]]))
                 elif link["us"]:
                     found.update(_stock_codes("usstock", [link["us"]]))
                 else:
