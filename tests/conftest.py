@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,10 +102,32 @@ def table_page_offset(path: Path) -> int:
     return int((page - 1) * size)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The corpus test's table of pages fully right per template, if it ran."""
+def _corpus_summary() -> list[str]:
     corpus = sys.modules.get("tests.test_corpus")
-    lines = getattr(corpus, "SUMMARY", None)
+    return list(getattr(corpus, "SUMMARY", None) or [])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A test worker (pytest-xdist) sends the corpus table to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None and _corpus_summary():
+        output["corpus_summary"] = _corpus_summary()
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The controller keeps the corpus table a worker sent."""
+    lines = getattr(node, "workeroutput", {}).get("corpus_summary")
+    if lines:
+        node.config.stash[_CORPUS_SUMMARY] = lines
+
+
+_CORPUS_SUMMARY = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The corpus test's table of pages fully right per template, if it ran
+    (here, or in a test worker)."""
+    lines = _corpus_summary() or terminalreporter.config.stash.get(_CORPUS_SUMMARY, [])
     if lines:
         terminalreporter.section("corpus: pages fully right per template")
         for line in lines:

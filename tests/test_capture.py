@@ -52,6 +52,7 @@ def test_kill_9_at_random_points_never_counts_an_article_without_its_record(
     tmp_path: Path,
 ) -> None:
     archive = tmp_path / "archive"
+    archive.mkdir()  # the archive folder exists, as it does for a cron job
     rng = random.Random(9)
     site = generated_site(200, seed=4)
     with Replica(site) as replica:
@@ -75,7 +76,11 @@ def test_kill_9_at_random_points_never_counts_an_article_without_its_record(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            time.sleep(rng.uniform(0.8, 2.5))
+            # Kill points count from the moment the crawl holds the archive, not
+            # from its start: Scrapy's start-up takes 1-3 s, more on a loaded
+            # machine, and a kill before it reaches the archive tests nothing.
+            wait_for_lock(archive, crawl)
+            time.sleep(rng.uniform(0, 1.7))
             crawl.kill()
             crawl.wait()
             verify = scrapy("verify", archive)
@@ -96,3 +101,17 @@ def test_kill_9_at_random_points_never_counts_an_article_without_its_record(
         assert all(row.sha256 in hashes.get(row.doc_id, set()) for row in rows)
     finally:
         index.close()
+
+
+def wait_for_lock(archive: Path, crawl: subprocess.Popen[bytes]) -> None:
+    """Until ``crawl`` holds the archive's lock (its pid is in the lock file)."""
+    lock = archive / ".newscrawl" / "lock"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and crawl.poll() is None:
+        try:
+            if lock.read_text().startswith(f"{crawl.pid}\n"):
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"the crawl never took the lock (exit {crawl.returncode})")
