@@ -200,10 +200,12 @@ def test_stocks_from_spans_links_and_markers_normalised() -> None:
         "<span id=hkstock_700>腾讯</span>、"
         '<a href="http://stock.finance.sina.com.cn/usstock/quotes/.IXIC.html">纳指</a>'
         '<a href="http://stock.finance.sina.com.cn/hkstock/quotes/03908.html">中金</a>'
-        "</p><!-- news_keyword_pub,stock,SZ000001&sh600519 -->",
-        after="<!-- news_keyword_pub,usstock,BRK.B -->"
+        "</p><!-- news_keyword_pub,stock,SZ000001&sh600519 -->"
+        "<!-- news_keyword_pub,usstock,BRK.B -->"
         "<!-- news_keyword_pub,overseas_futures,CL -->"
         "<!-- news_keyword_pub,stock, -->",
+        # Outside the body: another article's marker (a related-news block).
+        after="<!-- news_keyword_pub,stock,sh601988 -->",
     )
     assert extract_page(root, SEED_URL).stocks == [
         "hk00700",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -94,8 +94,10 @@ _KEYWORD_SEPARATORS = re.compile(r"[,，]")
 # The editor line: "责任编辑：张三 SF014" (p.article-editor in 2016+ pages, inside or
 # just after the body container; p.show_author on mobile-era pages); the code is
 # Sina's staff code, two capitals and digits (SF014, SN098).
+# Searched in the body's parent, not the page: a whole-page search costs more than
+# the rest of the page's fields together.
 _EDITOR_LINES: _XPath = etree.XPath(
-    "//p[contains(concat(' ', normalize-space(@class), ' '), ' article-editor ')"
+    ".//p[contains(concat(' ', normalize-space(@class), ' '), ' article-editor ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' show_author ')]"
 )
 _EDITOR = re.compile(r"责任编辑\s*[：:]\s*(?P<who>[^（）()\n]*)")
@@ -124,7 +126,7 @@ _BODY_LINKS: _XPath = etree.XPath(".//a/@href")
 # (http://finance.sina.com.cn/stock/jsy/2018-04-12/doc-ifyzeyqc0402093.shtml).
 # An index is no stock the article names, unless its own spans or marker say so.
 _INDEX_CODE = re.compile(r"sh000\d{3}|sz399\d{3}")
-_KEYWORD_MARKERS: _XPath = etree.XPath("//comment()[contains(., 'news_keyword_pub')]")
+_KEYWORD_MARKERS: _XPath = etree.XPath(".//comment()[contains(., 'news_keyword_pub')]")
 _MARKER = re.compile(r"news_keyword_pub\s*,\s*(?P<kind>\w+)\s*,(?P<codes>[^>]*)")
 _QUOTE_LINK = re.compile(
     r"/realstock/company/(?P<cn>(?:sh|sz|bj)\d{6})/"
@@ -163,7 +165,7 @@ def extract_page(root: HtmlElement, url: str) -> PageFields:
     """Every field of one article page; ``url`` is the page's own URL."""
     metas = meta_values(root)
     body = find_body_element(root)
-    editor, editor_code = find_editor(root, body)
+    editor, editor_code = find_editor(body)
     title_source, title_raw = find_title(root, metas)
     date_source = find_date_source(root)
     published_source, published_raw, published = find_published(
@@ -185,7 +187,7 @@ def extract_page(root: HtmlElement, url: str) -> PageFields:
         original_title=find_original_title(body),
         editor=editor,
         editor_code=editor_code,
-        stocks=find_stocks(root, body),
+        stocks=find_stocks(body),
     )
 
 
@@ -313,14 +315,23 @@ def find_keywords(metas: dict[str, str]) -> list[str]:
     return [k.strip() for k in _KEYWORD_SEPARATORS.split(raw) if k.strip()]
 
 
-def find_editor(root: HtmlElement, body: HtmlElement | None) -> tuple[str, str]:
+def find_editor(body: HtmlElement | None) -> tuple[str, str]:
     """``(name, code)`` of the responsible editor ("责任编辑：张三 SF014"), from the
     editor line in or after the body; empty strings when the page names none."""
-    places: list[Any] = []
-    if body is not None:
-        places += _TEXT_WITH(body, needle="责任编辑")
-    places += [_TEXT(p) for p in _EDITOR_LINES(root)]
-    for text in places:
+    if body is None:
+        return "", ""
+    found = _editor_in(_TEXT_WITH(body, needle="责任编辑"))
+    if found is None:
+        # The editor line just after the body, in its parent
+        # (http://finance.sina.com.cn/money/forex/forexroll/2016-05-25/doc-ifxsktkp9337164.shtml).
+        container = body.getparent()
+        lines = _EDITOR_LINES(body if container is None else container)
+        found = _editor_in(_TEXT(p) for p in lines)
+    return found or ("", "")
+
+
+def _editor_in(texts: Iterable[Any]) -> tuple[str, str] | None:
+    for text in texts:
         found = _EDITOR.search(str(text))
         if found is None:
             continue
@@ -331,7 +342,7 @@ def find_editor(root: HtmlElement, body: HtmlElement | None) -> tuple[str, str]:
         name = " ".join(words)
         if name or code:
             return name, code
-    return "", ""
+    return None
 
 
 def find_original_title(body: HtmlElement | None) -> str:
@@ -360,7 +371,7 @@ def _original_title(text: str) -> str:
     return _CJK_GAP.sub("", normalize_title(text))
 
 
-def find_stocks(root: HtmlElement, body: HtmlElement | None) -> list[str]:
+def find_stocks(body: HtmlElement | None) -> list[str]:
     """The stock codes the article names, normalised (``sh600519``, ``sz000001``,
     ``hk00700``, ``usAAPL``), sorted: from the body's quote spans and links and the
     page's keyword markers, never from the site's navigation."""
@@ -378,7 +389,9 @@ def find_stocks(root: HtmlElement, body: HtmlElement | None) -> list[str]:
                     found.update(_stock_codes("usstock", [link["us"]]))
                 else:
                     found.update(_stock_codes("hkstock", [link["hk"]]))
-    for marker in _KEYWORD_MARKERS(root):
+    # The marker closes the body (<!-- news_keyword_pub,stock,… --> inside
+    # #artibody on every page of the corpus).
+    for marker in [] if body is None else _KEYWORD_MARKERS(body):
         parsed = _MARKER.search(marker.text or "")
         if parsed is not None:
             codes = parsed["codes"].split("&")
