@@ -10,7 +10,9 @@
 3. ``scrapy rebuild``'s speed over that archive, in process: unchanged code
    (every article re-derived and compared), and every file missing (re-derived
    and written through the archive owner).
-4. Redis memory per waiting hand-over (distributed mode), on a real redis-server.
+4. Redis memory per waiting hand-over (distributed mode), on a real redis-server:
+   an article with its raw fetch, and a feed page's raw fetch. Alone, over an
+   archive a capturing crawl wrote: ``--handover ARCHIVE``.
 """
 
 from __future__ import annotations
@@ -134,14 +136,15 @@ def rebuild_speed(archive: Path, repeat: int) -> dict[str, float]:
 
 def handover_memory(archive: Path, count: int = 200) -> dict[str, float] | None:
     """Redis memory per waiting hand-over: real messages (an article and its raw
-    fetch) pushed onto a list of a fresh redis-server."""
+    fetch; a feed page's raw fetch) pushed onto a list of a fresh redis-server."""
     server = shutil.which("redis-server")
     if server is None:
         return None
     import redis
 
     from newscrawl.archive.rebuild import derive
-    from newscrawl.distributed.codec import encode_item
+    from newscrawl.archive.warc import Fetched, scan
+    from newscrawl.distributed.codec import encode_fetch, encode_item
 
     owner = Archive(archive, DEFAULT_PATH_TEMPLATE)
     channels = load_channels(DEFAULT_CHANNELS)
@@ -154,8 +157,6 @@ def handover_memory(archive: Path, count: int = 200) -> dict[str, float] | None:
             article = derive(record, channels).article
             assert article is not None
             plain.append(encode_item(article))
-            from newscrawl.archive.warc import Fetched
-
             article.fetch = fetch_to_json(
                 Fetched(record.url, record.status, record.headers, record.payload, []),
                 record.metadata,
@@ -163,6 +164,17 @@ def handover_memory(archive: Path, count: int = 200) -> dict[str, float] | None:
             messages.append(encode_item(article))
     finally:
         owner.close()
+    feeds = [
+        encode_fetch(
+            fetch_to_json(
+                Fetched(r.url, r.status, r.headers, r.payload, []), r.metadata
+            )
+        )
+        for r in (found.record for found in scan(warc_dir(archive)))
+        if r.metadata and r.metadata.get("kind") == "feed"
+    ]
+    # As many as the articles, for a figure as steady as theirs.
+    feeds = (feeds * (count // max(len(feeds), 1) + 1))[:count]
     with tempfile.TemporaryDirectory(prefix="newscrawl-redis-") as folder:
         port = 16379 + os.getpid() % 1000
         process = subprocess.Popen(
@@ -177,25 +189,53 @@ def handover_memory(archive: Path, count: int = 200) -> dict[str, float] | None:
                     break
                 except redis.ConnectionError:
                     time.sleep(0.1)
-            before = int(client.info("memory")["used_memory"])
-            for message in messages:
-                client.lpush("items", message)
-            after = int(client.info("memory")["used_memory"])
+            used = []
+            for batch in (messages, feeds):
+                before = int(client.info("memory")["used_memory"])
+                for message in batch:
+                    client.lpush("items", message)
+                used.append(int(client.info("memory")["used_memory"]) - before)
+                client.delete("items")
         finally:
             process.terminate()
             process.wait()
     return {
         "message_before_kb": statistics.mean(map(len, plain)) / 1024,
         "message_kb": statistics.mean(map(len, messages)) / 1024,
-        "redis_kb_per_waiting": (after - before) / len(messages) / 1024,
+        "redis_kb_per_waiting": used[0] / len(messages) / 1024,
+        "feed_message_kb": statistics.mean(map(len, feeds)) / 1024 if feeds else 0,
+        "redis_kb_per_feed": used[1] / len(feeds) / 1024 if feeds else 0,
     }
+
+
+def print_handover(memory: dict[str, float]) -> None:
+    print(
+        f"  hand-over: {memory['message_before_kb']:.1f} KB without the fetch,"
+        f" {memory['message_kb']:.1f} KB with it;"
+        f" Redis {memory['redis_kb_per_waiting']:.1f} KB per waiting article"
+    )
+    print(
+        f"  feed page hand-over: {memory['feed_message_kb']:.1f} KB;"
+        f" Redis {memory['redis_kb_per_feed']:.1f} KB per waiting feed page"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.capture")
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--handover",
+        type=Path,
+        metavar="ARCHIVE",
+        help="only measure the hand-overs (4.), from this capturing archive",
+    )
     args = parser.parse_args(argv)
+    if args.handover:
+        memory = handover_memory(args.handover)
+        if memory:
+            print_handover(memory)
+        return
     replica, feed = start_replica(args.articles)
     # The replica serves its fixture pages too: the feed lists them all.
     total = args.articles + 3
@@ -252,11 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     memory = handover_memory(archive)
     if memory:
-        print(
-            f"  hand-over: {memory['message_before_kb']:.1f} KB without the fetch,"
-            f" {memory['message_kb']:.1f} KB with it;"
-            f" Redis {memory['redis_kb_per_waiting']:.1f} KB per waiting article"
-        )
+        print_handover(memory)
     shutil.rmtree(keep)
 
 

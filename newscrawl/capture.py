@@ -9,6 +9,9 @@ spider reads from it can only be stored after its capture is on disk.
 A disk that refuses a record stops the run as a refused article file does (one
 ERROR line, ``archive/failed/<errno>``, exit status 7); the response is dropped,
 so nothing is archived without its capture.
+
+A distributed worker captures nothing itself: newscrawl/distributed/capture.py
+hands its fetches over to the writer, which writes them by the same rules.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
 from newscrawl.archive.owner import archive_of
-from newscrawl.archive.warc import Fetched, fetch_to_json
-from newscrawl.meta import FEED_PAGE, WARC_CAPTURE, WARC_FETCH
+from newscrawl.archive.warc import Fetched
+from newscrawl.meta import FEED_DAY, FEED_PAGE, WARC_CAPTURE
+from newscrawl.sina.ids import doc_id_from_url
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -42,7 +48,8 @@ class CaptureRefusedError(IgnoreRequest):
 def fetch_metadata(request: Request) -> dict[str, Any] | None:
     """What the fetch was for, kept beside its record: the channel and feed item of
     an article page (``scrapy rebuild`` re-reads the page with them), the channel
-    and page of a feed page; None for anything else (robots.txt)."""
+    and page of a feed page (and the day of a backfill's window page); None for
+    anything else (robots.txt)."""
     channel = request.cb_kwargs.get("channel")
     if channel is None:
         return None
@@ -51,6 +58,14 @@ def fetch_metadata(request: Request) -> dict[str, Any] | None:
             "kind": "feed",
             "channel": channel.name,
             "page": request.meta[FEED_PAGE],
+        }
+    if FEED_DAY in request.meta:
+        # A page of the feed's window of a day (backfill): a feed page too.
+        return {
+            "kind": "feed",
+            "channel": channel.name,
+            "day": request.meta[FEED_DAY],
+            "page": request.cb_kwargs.get("page"),
         }
     entry = request.cb_kwargs.get("entry")
     return {
@@ -67,6 +82,22 @@ def fetch_metadata(request: Request) -> dict[str, Any] | None:
             "media_name": entry.media_name,
         },
     }
+
+
+def filed_under(url: str, metadata: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The doc ids the index may keep the versions of an article page under: the
+    feed item's, and that of the URL the page came from (a redirect to another
+    article is archived under its own id). The capture's revisit check looks the
+    URL's last version up under them; a feed page has none."""
+    if not metadata or metadata.get("kind") != "article":
+        return ()
+    entry = metadata.get("entry")
+    listed = entry.get("doc_id") if isinstance(entry, dict) else None
+    found = [listed] if isinstance(listed, str) else []
+    landed = doc_id_from_url(url)
+    if landed is not None:
+        found.append(landed)
+    return tuple(dict.fromkeys(found))
 
 
 def fetched_of(request: Request, response: Response) -> Fetched:
@@ -114,9 +145,12 @@ class WarcCaptureMiddleware:
                     f"not captured, the run is stopping: {request.url}"
                 )
             return response
+        metadata = fetch_metadata(request)
         try:
             capture = self.archive.capture(
-                fetched_of(request, response), fetch_metadata(request)
+                fetched_of(request, response),
+                metadata,
+                filed_under(response.url, metadata),
             )
         except OSError as exc:
             self.fail(exc, response.url)
@@ -143,28 +177,3 @@ class WarcCaptureMiddleware:
             self._closing.append(
                 deferred_from_coro(engine.close_spider_async(reason="archive_failed"))
             )
-
-
-class HandoffCaptureMiddleware:
-    """A distributed worker's capture: the worker writes no archive, so it keeps
-    each article page's raw fetch on the request, for the article's hand-over;
-    the writer writes the record (newscrawl/distributed/writer.py) before the
-    article, by the same rules. Feed pages are not handed over."""
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> HandoffCaptureMiddleware:
-        if not crawler.settings.getbool("ARCHIVE_WARC_ENABLED"):
-            raise NotConfigured("ARCHIVE_WARC_ENABLED is off")
-        return cls()
-
-    def process_response(self, request: Request, response: Response) -> Response:
-        metadata = fetch_metadata(request)
-        if (
-            "cached" not in response.flags
-            and metadata
-            and metadata["kind"] == "article"
-        ):
-            request.meta[WARC_FETCH] = fetch_to_json(
-                fetched_of(request, response), metadata
-            )
-        return response

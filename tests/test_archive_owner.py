@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE, UnsafePathError
 from newscrawl.archive import owner as owner_module
 from newscrawl.archive.check import verify
-from newscrawl.archive.index import ArchiveIndex, IndexRow
-from newscrawl.archive.owner import Archive, Stored, sha256
+from newscrawl.archive.files import STATE_DIR
+from newscrawl.archive.index import ArchiveIndex, IndexRow, Version
+from newscrawl.archive.owner import Archive, Stored, sha256, version_of
+from newscrawl.archive.warc import Fetched
 
 CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
 DOC_ID = "ikmvwzxq0000001"
@@ -233,3 +237,64 @@ def test_a_move_killed_after_the_new_file(
     # The old file went first; the row's pending path names the new one.
     assert everything(tmp_path) == [MOVED]
     assert verify(tmp_path).problems == []
+
+
+# --- The raw capture's revisits -----------------------------------------------------
+
+
+def page_fetch(body: bytes) -> Fetched:
+    return Fetched(row().url, 200, [("Content-Type", "text/html")], body, [])
+
+
+def test_a_revisit_is_found_in_the_index_not_in_memory(tmp_path: Path) -> None:
+    first = Archive(tmp_path, DEFAULT_PATH_TEMPLATE)
+    capture = first.capture(page_fetch(b"<p>one</p>"), None, [DOC_ID])
+    first.store(row(), article(), version=version_of(capture, DOC_ID, 100))
+    # Many versions of other articles: none of them is read by the next run.
+    first.index.add_versions(
+        Version(
+            0,
+            f"iother{n:09d}",
+            f"https://x/{n}",
+            "other.warc.gz",
+            n,
+            1,
+            capture.fetched,
+            None,
+            "sha1:X",
+            None,
+        )
+        for n in range(5000)
+    )
+    first.close()
+    later = Archive(tmp_path, DEFAULT_PATH_TEMPLATE)
+    try:
+        again = later.capture(
+            page_fetch(b"<p>one</p>"), None, ["iunknown0000001", DOC_ID]
+        )
+        edited = later.capture(page_fetch(b"<p>two</p>"), None, [DOC_ID])
+        assert (again.revisit, edited.revisit) == (True, False)
+        # The writer holds the captures it wrote, no version of the index.
+        assert later._warc is not None
+        assert list(later._warc.recent) == [row().url]
+        # The index answers from the versions of the page's articles alone.
+        plan = later.index.db.execute(
+            "EXPLAIN QUERY PLAN SELECT seq, payload_digest, fetched FROM versions"
+            " WHERE doc_id = ? AND url = ? ORDER BY seq DESC LIMIT 1",
+            (DOC_ID, row().url),
+        ).fetchall()
+        assert "versions_by_doc" in str(plan)
+        assert later.index.last_capture(row().url, [DOC_ID]) == (
+            capture.payload_digest,
+            capture.fetched,
+        )
+    finally:
+        later.close()
+    # The revisit names the record it repeats (its date), for replay tools.
+    with (tmp_path / STATE_DIR / "warc" / again.file).open("rb") as stream:
+        stream.seek(again.offset)
+        (record,) = list(islice(ArchiveIterator(stream), 1))
+    assert record.rec_type == "revisit"
+    assert record.rec_headers.get_header("WARC-Refers-To-Date").startswith(
+        capture.fetched[:19]
+    )

@@ -7,6 +7,7 @@ import gzip
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,31 @@ def test_a_damaged_record_is_detected(tmp_path: Path) -> None:
         read_capture(tmp_path, capture.file, capture.offset, capture.length)
     with pytest.raises(DamagedRecordError, match="No such file"):
         read_capture(tmp_path, "gone.warc.gz", 0, 10)
+
+
+def test_a_writer_remembers_its_recent_captures_and_asks_for_older_ones(
+    tmp_path: Path,
+) -> None:
+    asked: list[tuple[str, tuple[str, ...]]] = []
+    earlier = (payload_digest(gzip.compress(PAGE, mtime=0)), "2021-04-20T00:00:00Z")
+
+    def previous(url: str, doc_ids: Sequence[str]) -> tuple[str, str] | None:
+        asked.append((url, tuple(doc_ids)))
+        return earlier if url == URL else None
+
+    writer = WarcWriter(tmp_path, previous=previous, recent=2)
+    # Captured in an earlier run: a revisit of the record the lookup names.
+    first = writer.write(fetched(), doc_ids=["ikmvwzxq0000001"])
+    assert first.revisit
+    assert asked == [(URL, ("ikmvwzxq0000001",))]
+    others = [f"http://127.0.0.1:8000/api/roll/get?page={n}" for n in (1, 2)]
+    for url in others:
+        writer.write(Fetched(url, 200, [], b"{}", []))
+    # Two URLs remembered at most: the page's capture was forgotten, and looked up.
+    assert list(writer.recent) == others
+    again = writer.write(fetched())
+    writer.close()
+    assert again.revisit
+    assert asked[-1] == (URL, ())
+    assert len(writer.recent) == 2
+    assert warcio_check(warc_files(tmp_path)).returncode == 0

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -34,13 +35,32 @@ from scrapy.http import HtmlResponse, Request
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.request import request_from_dict
 from scrapy.utils.test import get_crawler
+from warcio.archiveiterator import ArchiveIterator
 
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE
 from newscrawl.archive.index import ArchiveIndex, IndexRow
 from newscrawl.archive.owner import Archive
 from newscrawl.archive.runlog import read_runs
+from newscrawl.archive.warc import (
+    Fetched,
+    fetch_from_json,
+    fetch_to_json,
+    scan,
+    warc_dir,
+    warc_files,
+)
 from newscrawl.distributed.addon import DistributedMode
-from newscrawl.distributed.codec import Seen, decode, encode_item, encode_seen
+from newscrawl.distributed.capture import HandoffCaptureMiddleware
+from newscrawl.distributed.codec import (
+    PageFetch,
+    Seen,
+    Withdrawn,
+    decode,
+    encode_fetch,
+    encode_item,
+    encode_seen,
+    encode_withdrawn,
+)
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.middleware import SharedArchivedArticlesMiddleware
 from newscrawl.distributed.runs import RESTORED, Membership, restore_unfinished
@@ -52,10 +72,13 @@ from newscrawl.distributed.writer import (
 )
 from newscrawl.items import Article
 from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
+from newscrawl.sina.channels import DEFAULT_CHANNELS, load_channels
 from newscrawl.sina.dates import BEIJING
 from replica.crawl import PROJECT_ROOT, crawl_command, run_crawl
-from replica.server import Replica
+from replica.server import Fault, Replica
 from replica.site import generated_site
+from tests.conftest import scrapy
+from tests.test_archive_warc import warcio_check
 
 REDIS_SERVER = shutil.which("redis-server")
 KEYS = Keys("newscrawl")
@@ -656,6 +679,32 @@ def test_an_article_crosses_over_unchanged() -> None:
     assert decode(encode_seen(seen)) == seen
 
 
+def sample_fetch(status: int = 200) -> str:
+    """A raw fetch as a worker hands it over (``fetch_to_json``'s text)."""
+    fetched = Fetched(
+        "http://127.0.0.1:8000/api/roll/get?page=1",
+        status,
+        [("Content-Encoding", "gzip")],
+        zlib.compress(b'{"result": {}}'),
+        [("Accept-Encoding", "gzip")],
+    )
+    return fetch_to_json(fetched, {"kind": "feed", "channel": "roll", "page": 1})
+
+
+def test_a_fetch_and_a_withdrawn_note_cross_over_unchanged() -> None:
+    fetched, metadata = fetch_from_json(sample_fetch())
+    assert decode(encode_fetch(sample_fetch())) == PageFetch(fetched, metadata)
+    url = sample_article().url
+    assert decode(
+        encode_withdrawn("ikmvwzxq0000001", url, 410, sample_fetch(410))
+    ) == Withdrawn(
+        "ikmvwzxq0000001", url, 410, PageFetch(*fetch_from_json(sample_fetch(410)))
+    )
+    assert decode(encode_withdrawn("ikmvwzxq0000001", url, 404, None)) == Withdrawn(
+        "ikmvwzxq0000001", url, 404, None
+    )
+
+
 def test_a_password_stays_out_of_the_logs() -> None:
     assert (
         shown_url("redis://:s3cret@10.0.0.5:6380/1") == "redis://:***@10.0.0.5:6380/1"
@@ -841,10 +890,19 @@ def tampered(kind: str = "item", **changes: Any) -> bytes:
     """A message that decodes, with some of its values changed."""
     if kind == "seen":
         message = encode_seen(Seen("ikmvwzxq0000001", "http://x/ikmvwzxq0000001", 5))
+    elif kind == "withdrawn":
+        message = encode_withdrawn("ikmvwzxq0000001", "http://x/i", 410, None)
+    elif kind == "fetch":
+        message = encode_fetch(sample_fetch())
     else:
         message = encode_item(sample_article())
     values = json.loads(zlib.decompress(message))
-    values[kind].update(changes)
+    if kind == "fetch":
+        fetch = json.loads(values["fetch"])
+        fetch["fetch"].update(changes)
+        values["fetch"] = json.dumps(fetch)
+    else:
+        values[kind].update(changes)
     return zlib.compress(json.dumps(values).encode())
 
 
@@ -860,6 +918,12 @@ BAD_HANDOVERS = {
     "seen mtime abc": tampered("seen", feed_mtime="abc"),
     "naive date": tampered(updated={"iso": "2021-04-20T19:51:00", "tz": None}),
     "unsafe path": tampered(doc_id="../../etc"),
+    "withdrawn by a 200": tampered("withdrawn", status=200),
+    "withdrawn status true": tampered("withdrawn", status=True),
+    "withdrawn fetch not one": tampered("withdrawn", fetch='{"fetch": 1}'),
+    "fetch body not base64": tampered("fetch", body="not base64!"),
+    "fetch status text": tampered("fetch", status="200"),
+    "fetch headers not pairs": tampered("fetch", headers=[1, 2]),
     "not a message": b"not a message",
 }
 
@@ -957,8 +1021,12 @@ def test_a_pickle_in_the_shared_queue_is_refused_not_run(
     assert "Traceback" not in log
     assert len(re.findall("Refused a request from the shared queue", log)) == 1, log
     assert client.zcard(KEYS.requests) == 0
-    # The run went on: the feed page's articles were handed over.
-    assert client.llen(KEYS.items) == 50
+    # The run went on: the feed page's articles were handed over, and its fetch.
+    kinds = Counter(
+        type(decode(m)).__name__
+        for m in cast("list[bytes]", client.lrange(KEYS.items, 0, -1))
+    )
+    assert kinds == {"Article": 50, "PageFetch": 1}
 
 
 def test_a_redis_that_may_evict_keys_is_refused(
@@ -1143,9 +1211,79 @@ def test_the_writer_captures_what_workers_hand_over(deployment: Deployment) -> N
             assert record.metadata["entry"]["doc_id"] == row.doc_id
     finally:
         owner.close()
+    # Every feed page the worker fetched is captured too, as a crawl captures it.
+    fetched_feed = deployment.replica.feed_requests()
+    assert len(fetched_feed) == SMALL // 50
+    feed_records = [
+        found
+        for found in scan(warc_dir(deployment.archive))
+        if found.record.metadata and found.record.metadata["kind"] == "feed"
+    ]
+    assert sorted(path_of(f.record.url) for f in feed_records) == sorted(fetched_feed)
+    assert all(f.record.header("Content-Encoding") == "gzip" for f in feed_records)
+    assert f"'warc/handed_off': {len(fetched_feed)}" in worker.text()
+    files = warc_files(warc_dir(deployment.archive))
+    assert warcio_check(files).returncode == 0
     # Workers write nothing of their own, WARC files included.
     assert not (deployment.folder / "worker0-archive").exists()
     check = verify(deployment.archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def path_of(url: str) -> str:
+    """``url`` as the replica logs its requests: path and query."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def test_a_page_taken_down_is_marked_withdrawn_by_the_writer(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    site = generated_site(6, seed=8)
+    with Replica(site) as replica:
+        deployed = Deployment(replica, redis_server, tmp_path, 1)
+        try:
+            writer = deployed.writer("writer")
+            (first,) = deployed.run_workers(1, "first")
+            assert first.popen.returncode == 0, first.text()[-3000:]
+            wait_for(deployed.handed_over_all, "the writer to write every hand-over")
+            started = datetime.now(UTC).isoformat()
+            gone, other = site.articles()[:2]
+            # Its mtime changed, its page is gone; another is edited, and stays.
+            site.touch(gone.doc_id, gone.mtime + 60)
+            site.touch(other.doc_id, other.mtime + 60)
+            replica.faults[gone.path] = Fault(status=410, body=b"Gone\n")
+            (second,) = deployed.run_workers(1, "second")
+            assert second.popen.returncode == 0, second.text()[-3000:]
+            assert "'archive/handoff/withdrawn': 1" in second.text()
+            assert "sina/article/failed" not in second.text()
+            assert deployed.stop_writer(writer) == 0, writer.text()[-3000:]
+        finally:
+            deployed.cleanup()
+    assert re.search(rf"Withdrawn: \S+{gone.path} answers 410", writer.text())
+    history = scrapy("history", deployed.archive, gone.doc_id)
+    assert history.returncode == 0, history.stderr
+    assert any(
+        line.startswith("withdrawn ") and "(HTTP 410)" in line
+        for line in history.stdout.splitlines()
+    ), history.stdout
+    changes = scrapy("changes", deployed.archive, "--since", started)
+    found = {
+        line["doc_id"]: line["change"]
+        for line in map(json.loads, changes.stdout.splitlines())
+    }
+    assert found[gone.doc_id] == "withdrawn"
+    # Kept, and its 410 captured, as a single-machine crawl keeps them.
+    assert list(deployed.archive.rglob(f"*-{gone.doc_id}.md"))
+    answers = []
+    for path in warc_files(warc_dir(deployed.archive)):
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream):
+                uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                if uri.endswith(gone.path) and record.rec_type == "response":
+                    answers.append(record.http_headers.get_statuscode())
+    assert answers == ["200", "410"]
+    check = verify(deployed.archive)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -1174,6 +1312,38 @@ def test_workers_wait_while_the_writer_lags(redis_server: RedisServer) -> None:
     assert asyncio.run(hand_over()) >= 0.5
     assert client.llen(KEYS.items) == 2
     assert crawler.stats.get_value("archive/handoff/waited") == 1
+
+
+def test_feed_pages_wait_for_room_like_articles(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    handoff = Handoff(client, KEYS)
+    crawler = get_crawler()
+    link: Any = DirectLink()
+    link.client, link.keys = client, KEYS
+    middleware = HandoffCaptureMiddleware(crawler.stats, link, max_waiting=2)
+    channel = load_channels(DEFAULT_CHANNELS)["china"]
+    url = "http://127.0.0.1:8000/api/roll/get?page=1"
+    request = Request(url, cb_kwargs={"channel": channel}, meta={FEED_PAGE: 1})
+    response = HtmlResponse(url, body=b'{"result": {}}', request=request)
+    handoff.put(b"one")
+    handoff.put(b"two")
+
+    async def fetch_feed_page() -> None:
+        task = asyncio.ensure_future(middleware.process_response(request, response))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # two wait: the feed page waits for room
+        assert handoff.take(0) == b"one"
+        handoff.forget(b"one")
+        assert await task is response
+
+    asyncio.run(fetch_feed_page())
+    (message, _) = cast("list[bytes]", client.lrange(KEYS.items, 0, -1))
+    decoded = decode(message)
+    assert isinstance(decoded, PageFetch)
+    assert decoded.fetched.url == url
+    assert decoded.metadata == {"kind": "feed", "channel": channel.name, "page": 1}
+    assert crawler.stats.get_value("archive/handoff/waited") == 1
+    assert crawler.stats.get_value("warc/handed_off") == 1
 
 
 # --- Workers started before the writer, after Redis lost its data ---------------------

@@ -690,6 +690,22 @@ class ArchiveIndex:
         ):
             yield Version(*found)
 
+    def last_capture(self, url: str, doc_ids: Sequence[str]) -> tuple[str, str] | None:
+        """(payload digest, fetch time) of the last version captured from ``url``
+        of the articles ``doc_ids``: a few rows of versions_by_doc per doc id,
+        never a scan of every version."""
+        best: tuple[int, str, str] | None = None
+        for doc_id in dict.fromkeys(doc_ids):
+            found = self.db.execute(
+                "SELECT seq, payload_digest, fetched FROM versions"
+                " WHERE doc_id = ? AND url = ?"
+                " ORDER BY seq DESC LIMIT 1",
+                (doc_id, url),
+            ).fetchone()
+            if found is not None and (best is None or found[0] > best[0]):
+                best = (found[0], found[1], found[2])
+        return None if best is None else (best[1], best[2])
+
     def add_versions(self, versions: Iterable[Version]) -> None:
         """Record captured versions found otherwise (a scan of the WARC files)."""
         with self.transaction() as db:

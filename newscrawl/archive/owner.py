@@ -397,23 +397,29 @@ class Archive:
     # --- The raw capture ----------------------------------------------------------
 
     def capture(
-        self, fetched: Fetched, metadata: dict[str, Any] | None = None
+        self,
+        fetched: Fetched,
+        metadata: dict[str, Any] | None = None,
+        doc_ids: Sequence[str] = (),
     ) -> Capture:
         """Write one fetch into the WARC files, durably, before anything derived
-        from it is stored. A payload equal to the URL's last capture is a revisit.
+        from it is stored. A payload equal to the URL's last capture is a revisit:
+        the writer remembers its recent captures, the index the older ones of the
+        articles ``doc_ids`` (looked up one URL at a time, never loaded whole).
         OSError when the disk refuses."""
         if self._warc is None:
-            previous: dict[str, tuple[str, str]] = {}
-            if self.has_index():
-                for version in self.index.versions():
-                    previous[version.url] = (
-                        version.payload_digest,
-                        _warc_date(version),
-                    )
             self._warc = WarcWriter(
-                self.warc_folder, max_size=self.warc_max_size, previous=previous
+                self.warc_folder,
+                max_size=self.warc_max_size,
+                previous=self._last_capture,
             )
-        return self._warc.write(fetched, metadata)
+        return self._warc.write(fetched, metadata, doc_ids)
+
+    def _last_capture(self, url: str, doc_ids: Sequence[str]) -> tuple[str, str] | None:
+        if not doc_ids or not self.has_index():
+            return None
+        found = self.index.last_capture(url, doc_ids)
+        return None if found is None else (found[0], _warc_date(found[1]))
 
     def describe(self, metas: list[ArticleMeta]) -> None:
         """Record what pages said of article versions whose files are written
@@ -535,8 +541,8 @@ def _described(meta: ArticleMeta | None, digest: str) -> ArticleMeta | None:
     return replace(meta, sha256=digest)
 
 
-def _warc_date(version: Version) -> str:
-    moment = datetime.fromisoformat(version.fetched)
+def _warc_date(fetched: str) -> str:
+    moment = datetime.fromisoformat(fetched)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -24,7 +24,8 @@ import json
 import logging
 import os
 import zlib
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -50,6 +51,10 @@ DEFAULT_MAX_SIZE = 100 * 1024 * 1024
 # records instead of replaying them for the URL. One field holds our JSON.
 METADATA_TYPE = "application/warc-fields"
 METADATA_FIELD = "newscrawl-fetch"
+#: How many URLs' last captures a writer remembers itself (the most recent ones);
+#: the index answers for the rest, so a writer's memory stays the same however
+#: many versions the archive holds, and however long a distributed writer runs.
+RECENT_URLS = 1024
 # Headers that describe the transfer, not the payload: Scrapy hands over the body
 # de-chunked, so a stored "Transfer-Encoding: chunked" would lie about it.
 _TRANSFER_HEADERS = frozenset({"transfer-encoding"})
@@ -111,8 +116,14 @@ def fetch_from_json(text: str) -> tuple[Fetched, dict[str, Any] | None]:
         metadata = found["metadata"]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a handed-over fetch ({exc!r})") from exc
-    if not isinstance(fetched.status, int) or not isinstance(fetched.url, str):
-        raise ValueError("not a handed-over fetch (status, url)")
+    if (
+        type(fetched.status) is not int  # nor a bool
+        or not 100 <= fetched.status <= 999
+        or not all(
+            isinstance(v, str) for v in (fetched.url, fetched.method, fetched.protocol)
+        )
+    ):
+        raise ValueError("not a handed-over fetch (status, url, method, protocol)")
     return fetched, metadata if isinstance(metadata, dict) else None
 
 
@@ -140,6 +151,15 @@ def _warc_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: The last capture of a URL the writer does not remember itself: (payload
+#: digest, WARC-Date) or None, given the URL and the doc ids it may be filed under.
+LastCapture = Callable[[str, Sequence[str]], "tuple[str, str] | None"]
+
+
+def _never_captured(url: str, doc_ids: Sequence[str]) -> tuple[str, str] | None:
+    return None
+
+
 class WarcWriter:
     """Appends fetches to rotating WARC files in ``folder``; one per process."""
 
@@ -149,7 +169,8 @@ class WarcWriter:
         *,
         prefix: str = "newscrawl",
         max_size: int = DEFAULT_MAX_SIZE,
-        previous: Mapping[str, tuple[str, str]] | None = None,
+        previous: LastCapture = _never_captured,
+        recent: int = RECENT_URLS,
     ) -> None:
         self.folder = folder
         self.prefix = prefix
@@ -158,8 +179,12 @@ class WarcWriter:
         self._name = ""
         self._size = 0
         self._serial = 0
-        #: url -> (payload digest, WARC-Date) of its last capture: revisits.
-        self.previous: dict[str, tuple[str, str]] = dict(previous or {})
+        #: Where the last capture of a URL not in ``recent`` is looked up.
+        self.previous = previous
+        #: url -> (payload digest, WARC-Date) of the last captures this writer
+        #: wrote, the ``recent_size`` most recent only: revisits.
+        self.recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self.recent_size = recent
         self.repaired: list[str] = []
 
     # --- Files ------------------------------------------------------------------------
@@ -227,18 +252,41 @@ class WarcWriter:
 
     # --- Records ----------------------------------------------------------------------
 
+    def last_capture(
+        self, url: str, doc_ids: Sequence[str] = ()
+    ) -> tuple[str, str] | None:
+        """(payload digest, WARC-Date) of the last response record of ``url``."""
+        found = self.recent.get(url)
+        if found is not None:
+            self.recent.move_to_end(url)
+            return found
+        return self.previous(url, doc_ids)
+
+    def _remember(self, url: str, last: tuple[str, str]) -> None:
+        self.recent[url] = last
+        self.recent.move_to_end(url)
+        while len(self.recent) > self.recent_size:
+            self.recent.popitem(last=False)
+
     def write(
-        self, fetched: Fetched, metadata: Mapping[str, Any] | None = None
+        self,
+        fetched: Fetched,
+        metadata: Mapping[str, Any] | None = None,
+        doc_ids: Sequence[str] = (),
     ) -> Capture:
         """Write one fetch (response or revisit, request, metadata); durable on
-        return. OSError if the disk refuses (nothing of it is then kept)."""
+        return. OSError if the disk refuses (nothing of it is then kept).
+
+        ``doc_ids``: the articles the page may be filed under in the index (the
+        feed's, the URL's), where its last capture is looked up for a revisit.
+        """
         if self._fd is None or self._size >= self.max_size:
             self.close()
             self._open()
         now = datetime.now(UTC)
         date = _warc_date(now)
         digest = payload_digest(fetched.body)
-        before = self.previous.get(fetched.url)
+        before = self.last_capture(fetched.url, doc_ids)
         revisit = before is not None and before[0] == digest
         buffer = io.BytesIO()
         writer = WARCWriter(buffer, gzip=True, warc_version="1.1")
@@ -302,8 +350,8 @@ class WarcWriter:
                 )
             )
         offset = self._append(buffer.getvalue())
-        self.previous[fetched.url] = (
-            (digest, before[1]) if revisit and before else (digest, date)
+        self._remember(
+            fetched.url, (digest, before[1]) if revisit and before else (digest, date)
         )
         return Capture(
             file=self._name,

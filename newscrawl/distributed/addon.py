@@ -24,7 +24,8 @@ class DistributedMode:
         if not enabled(settings):
             return
         # Imported here: a single-machine crawl needs none of it.
-        from newscrawl.capture import HandoffCaptureMiddleware, WarcCaptureMiddleware
+        from newscrawl.capture import WarcCaptureMiddleware
+        from newscrawl.distributed.capture import HandoffCaptureMiddleware
         from newscrawl.distributed.extensions import WorkerOutcome
         from newscrawl.distributed.middleware import SharedArchivedArticlesMiddleware
         from newscrawl.distributed.pipelines import HandoffPipeline

@@ -1,9 +1,12 @@
 """Hand-over messages between workers and the writer: compressed JSON, exact values.
 
-Two kinds: an ``item`` (an Article, every field, so that the writer's exporter writes
-the same bytes a single-machine run would) and a ``seen`` note (an archived article
-whose index row had no feed mtime adopts the feed's, as the single-machine crawl
-does in its index). JSON rather than pickle: reading a message runs no code.
+Four kinds: an ``item`` (an Article, every field, so that the writer's exporter
+writes the same bytes a single-machine run would); a ``seen`` note (an archived
+article whose index row had no feed mtime adopts the feed's, as the single-machine
+crawl does in its index); a ``fetch`` (the raw fetch of a feed page, which no
+article carries, for the writer's WARC capture); a ``withdrawn`` note (an archived
+article's page answered 404 or 410: the writer marks it withdrawn, as the
+single-machine crawl does). JSON rather than pickle: reading a message runs no code.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 
+from newscrawl.archive.warc import Fetched, fetch_from_json
 from newscrawl.items import Article
 
 #: 2: the Article carries the page's metadata (original title, editor and code,
@@ -25,6 +29,8 @@ VERSION = 2
 
 #: The largest a message may grow when decompressed: a bomb is refused, not read.
 MAX_MESSAGE = 64 * 1024 * 1024
+#: The answers that make an archived article withdrawn (Sina took the page down).
+WITHDRAWN_STATUSES = (404, 410)
 #: The largest feed mtime the index (SQLite INTEGER) and the ``archived`` hash hold.
 MAX_MTIME = 2**63 - 1
 
@@ -46,6 +52,25 @@ class Seen:
     feed_mtime: int
 
 
+@dataclass(frozen=True, slots=True)
+class PageFetch:
+    """A raw fetch handed over on its own (a feed page): the writer captures it."""
+
+    fetched: Fetched
+    metadata: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """An archived article whose page answered 404 or 410 on a worker, with that
+    answer's raw fetch (None when capture is off)."""
+
+    doc_id: str
+    url: str
+    status: int
+    fetch: PageFetch | None = None
+
+
 def encode_item(item: Any) -> bytes:
     """The message that hands ``item`` (an Article) over to the writer."""
     adapter = ItemAdapter(item)
@@ -59,8 +84,20 @@ def encode_seen(seen: Seen) -> bytes:
     return _pack({"v": VERSION, "kind": "seen", "seen": values})
 
 
-def decode(data: bytes) -> Article | Seen:
-    """The Article or Seen note of a message; MessageError if it is not one.
+def encode_fetch(fetch: str) -> bytes:
+    """The message that hands a raw fetch over (``fetch_to_json``'s text)."""
+    return _pack({"v": VERSION, "kind": "fetch", "fetch": fetch})
+
+
+def encode_withdrawn(doc_id: str, url: str, status: int, fetch: str | None) -> bytes:
+    """The message that tells the writer an archived article's page answered
+    ``status``; ``fetch``: that answer (``fetch_to_json``'s text), if captured."""
+    values = {"doc_id": doc_id, "url": url, "status": status, "fetch": fetch}
+    return _pack({"v": VERSION, "kind": "withdrawn", "withdrawn": values})
+
+
+def decode(data: bytes) -> Article | Seen | PageFetch | Withdrawn:
+    """What a message holds; MessageError if it is not a message.
 
     Every field is checked against its type (and the values the archive needs:
     a publication time, three categories, a feed mtime the index can hold), so
@@ -87,6 +124,20 @@ def decode(data: bytes) -> Article | Seen:
             doc_id=_text("doc_id", values["doc_id"]),
             url=_text("url", values["url"]),
             feed_mtime=_mtime("feed_mtime", values["feed_mtime"]),
+        )
+    if kind == "fetch":
+        return _fetch("fetch", message.get("fetch"))
+    if kind == "withdrawn":
+        values = _object(message.get("withdrawn"), ("doc_id", "url", "status", "fetch"))
+        status = values["status"]
+        if type(status) is not int or status not in WITHDRAWN_STATUSES:
+            raise _wrong("status", status, "404 or 410")
+        fetch = values["fetch"]
+        return Withdrawn(
+            doc_id=_text("doc_id", values["doc_id"]),
+            url=_text("url", values["url"]),
+            status=status,
+            fetch=None if fetch is None else _fetch("fetch", fetch),
         )
     if kind != "item":
         raise MessageError(f"unknown message kind {kind!r}")
@@ -135,6 +186,16 @@ def _categories(name: str, value: Any) -> tuple[str, str, str]:
     if len(_texts(name, value)) != 3:
         raise _wrong(name, value, "three categories")
     return (value[0], value[1], value[2])
+
+
+def _fetch(name: str, value: Any) -> PageFetch:
+    try:
+        fetched, metadata = fetch_from_json(_text(name, value))
+    except ValueError as exc:
+        if isinstance(exc, MessageError):
+            raise
+        raise MessageError(f"field {name!r}: {exc}") from None
+    return PageFetch(fetched, metadata)
 
 
 def _mtime(name: str, value: Any) -> int:

@@ -10,12 +10,12 @@ from scrapy import signals
 from scrapy.http import Request
 
 from newscrawl.archive.owner import Freshness, freshness
-from newscrawl.distributed.codec import Seen, encode_seen
+from newscrawl.distributed.codec import Seen, encode_seen, encode_withdrawn
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.link import WorkerLink
 from newscrawl.distributed.runs import Membership
 from newscrawl.distributed.shared import RedisUnavailableError
-from newscrawl.meta import DOC_ID, FEED_PAGE
+from newscrawl.meta import DOC_ID, FEED_PAGE, WARC_FETCH
 from newscrawl.middlewares import ArchivedArticlesMiddleware
 
 if TYPE_CHECKING:
@@ -125,6 +125,33 @@ class SharedArchivedArticlesMiddleware(ArchivedArticlesMiddleware):
         except RedisUnavailableError:
             return False
         return True
+
+
+def hand_over_withdrawal(
+    crawler: Crawler, doc_id: str, url: str, status: int, meta: dict[str, Any]
+) -> bool:
+    """The page of ``doc_id`` answered ``status`` (404, 410): if the ``archived``
+    hash holds the article, hand a ``withdrawn`` note over (with the answer's raw
+    fetch, for the capture) for the writer to mark it, and return True (not a
+    failure); False if the article is not archived (or Redis failed), as the
+    single-machine crawl does."""
+    link = WorkerLink.of(crawler)
+    try:
+        found = link.call(
+            "reading the archived ids",
+            lambda: ArchivedIds(link.client, link.keys).mtimes([doc_id]),
+        )
+        if not found[doc_id][0]:
+            return False
+        message = encode_withdrawn(doc_id, url, status, meta.get(WARC_FETCH))
+        handoff = Handoff(link.client, link.keys)
+        link.call("handing a withdrawn article over", lambda: handoff.put(message))
+    except RedisUnavailableError:
+        return False
+    assert crawler.stats is not None
+    crawler.stats.inc_value("archive/handoff/withdrawn")
+    logger.info("Handed over: %s answers %d (archived: withdrawn)", url, status)
+    return True
 
 
 def _filtered(output: Any) -> Any:

@@ -63,22 +63,27 @@ class HandoffPipeline:
         return item
 
     async def wait_for_room(self) -> None:
-        """While more than ``max_waiting`` hand-overs wait, wait: a hand-over holds
-        the raw page (tens of KB), and a lagging writer must not fill Redis.
-        Workers slow down to the writer's pace instead."""
-        if self.max_waiting <= 0:
-            return
-        waited = False
-        while True:
-            try:
-                waiting = self.link.call(
-                    "counting waiting hand-overs", self.handoff.waiting
-                )
-            except RedisUnavailableError:
-                return  # handing over says so, once
-            if waiting < self.max_waiting:
-                break
-            if not waited:
-                self.stats.inc_value("archive/handoff/waited")
-                waited = True
-            await asyncio.sleep(WAIT)
+        """Wait while the writer lags (``wait_for_room``)."""
+        await wait_for_room(self.link, self.handoff, self.max_waiting, self.stats)
+
+
+async def wait_for_room(
+    link: WorkerLink, handoff: Handoff, max_waiting: int, stats: StatsCollector
+) -> None:
+    """While more than ``max_waiting`` hand-overs wait, wait: a hand-over holds
+    a raw page (tens of KB), and a lagging writer must not fill Redis. Workers
+    slow down to the writer's pace instead."""
+    if max_waiting <= 0:
+        return
+    waited = False
+    while True:
+        try:
+            waiting = link.call("counting waiting hand-overs", handoff.waiting)
+        except RedisUnavailableError:
+            return  # handing over says so, once
+        if waiting < max_waiting:
+            break
+        if not waited:
+            stats.inc_value("archive/handoff/waited")
+            waited = True
+        await asyncio.sleep(WAIT)

@@ -5,7 +5,10 @@ them one at a time and runs the project's own ArchivePipeline on each, writing
 through the same archive owner (newscrawl/archive/owner.py) as a single-machine
 run: the same exporter, atomic writes, index, journal and runs log. After
 each durable write it publishes the doc id and feed mtime in the ``archived``
-hash, which workers read to skip what is archived without fetching it.
+hash, which workers read to skip what is archived without fetching it. The
+raw fetches workers hand over (with an article, or alone: a feed page, the 404 or
+410 of an archived article, which it then marks withdrawn) go into the WARC files
+through the same owner, by the rules of a single-machine crawl's capture.
 
 One writer per archive: the archive's lock (as a crawl holds it) on its machine,
 and a claim in Redis against a writer of another archive on another machine
@@ -35,7 +38,14 @@ from newscrawl.archive.index import IndexUnusableError
 from newscrawl.archive.owner import Archive
 from newscrawl.archive.runlog import UNFINISHED_NAME
 from newscrawl.archive.warc import fetch_from_json
-from newscrawl.distributed.codec import MessageError, Seen, decode
+from newscrawl.capture import filed_under
+from newscrawl.distributed.codec import (
+    MessageError,
+    PageFetch,
+    Seen,
+    Withdrawn,
+    decode,
+)
 from newscrawl.distributed.handoff import ArchivedIds, Handoff
 from newscrawl.distributed.runs import restore_unfinished
 from newscrawl.distributed.shared import connect, keys_from, worker_timeout
@@ -47,7 +57,9 @@ if TYPE_CHECKING:
     from redis import Redis
     from scrapy.settings import Settings
 
+    from newscrawl.archive.warc import Capture
     from newscrawl.distributed.shared import Keys
+    from newscrawl.items import Article
 
 logger = logging.getLogger(__name__)
 
@@ -262,13 +274,20 @@ class ArchiveWriter:
             if isinstance(decoded, Seen):
                 self.adopt(decoded, message)
                 return
+            if isinstance(decoded, PageFetch):
+                self.capture(decoded)
+                self.done(message, [])
+                return
+            if isinstance(decoded, Withdrawn):
+                self.withdraw(decoded, message)
+                return
             if decoded.fetch is not None:
                 # The raw fetch first, durably, as a single-machine crawl does:
                 # the article is stored only with its capture.
                 fetched, metadata = fetch_from_json(decoded.fetch)
                 decoded.fetch = None
-                if self.capturing:
-                    capture = self.archive.capture(fetched, metadata)
+                capture = self.capture(PageFetch(fetched, metadata))
+                if capture is not None:
                     decoded.capture = json.dumps(capture.to_dict())
             self.pipeline.process_item(decoded)
         except (IndexUnusableError, RedisError, WriterClaimLostError):
@@ -289,7 +308,9 @@ class ArchiveWriter:
                     f" ({failure}); the article waits in Redis"
                 ) from exc
             # DropItem's reason names the article; another error does not.
-            why = str(exc) if isinstance(exc, DropItem) else f"{exc!r} ({decoded.url})"
+            why = (
+                str(exc) if isinstance(exc, DropItem) else f"{exc!r} ({_url(decoded)})"
+            )
             self.reject(message, why)
             return
         entries = [(decoded.doc_id, decoded.feed_mtime)]
@@ -309,6 +330,44 @@ class ArchiveWriter:
                 f" ({entries[0][0]}), which it wrote into {self.root}; it writes"
                 " nothing more"
             )
+
+    def capture(self, fetch: PageFetch) -> Capture | None:
+        """Write a handed-over fetch into the WARC files, as a crawl's capture
+        middleware does (None when capture is off)."""
+        if not self.capturing:
+            return None
+        capture = self.archive.capture(
+            fetch.fetched,
+            fetch.metadata,
+            filed_under(fetch.fetched.url, fetch.metadata),
+        )
+        self.stats.inc_value("warc/revisits" if capture.revisit else "warc/responses")
+        self.stats.inc_value("warc/bytes", capture.length)
+        return capture
+
+    def withdraw(self, withdrawn: Withdrawn, message: bytes) -> None:
+        """An archived article's page answered 404 or 410 on a worker: its answer
+        captured, the article kept and marked withdrawn (journalled), as a crawl
+        marks it; an article this archive does not hold changes nothing."""
+        if withdrawn.fetch is not None:
+            self.capture(withdrawn.fetch)
+        row = (
+            self.archive.index.get(withdrawn.doc_id)
+            if self.archive.has_index()
+            else None
+        )
+        if row is not None and row.archived:
+            self.hold()
+            if self.archive.withdraw(withdrawn.doc_id, withdrawn.status):
+                self.stats.inc_value("archive/withdrawn")
+                logger.warning(
+                    "Withdrawn: %s answers %d; the archived %s is kept, marked"
+                    " withdrawn",
+                    withdrawn.url,
+                    withdrawn.status,
+                    row.path,
+                )
+        self.done(message, [])
 
     def adopt(self, seen: Seen, message: bytes) -> None:
         """A row rebuilt by ``reindex`` takes the feed's mtime (as a crawl does)."""
@@ -363,6 +422,11 @@ class ArchiveWriter:
             ", ".join(f"{n} {k}" for k, n in counts.items() if k != "skipped"),
         )
         self._base = totals
+
+
+def _url(decoded: Article | Seen | PageFetch | Withdrawn) -> str:
+    """The page a hand-over is about, for the log line that sets it aside."""
+    return decoded.fetched.url if isinstance(decoded, PageFetch) else decoded.url
 
 
 class Counts:

@@ -589,6 +589,13 @@ class SinaFinanceSpider(scrapy.Spider):
         doc_id = request.meta.get(DOC_ID)
         if response is None or response.status not in (404, 410) or not doc_id:
             return False
+        if distributed(self.crawler.settings):
+            # A worker has no archive: the writer marks it, if it holds it.
+            from newscrawl.distributed.middleware import hand_over_withdrawal
+
+            return hand_over_withdrawal(
+                self.crawler, doc_id, url, response.status, request.meta
+            )
         archive = archive_of(self.crawler)
         row, _ = archive.index.lookup(doc_id) if archive.has_index() else (None, None)
         if row is None or not row.archived:
