@@ -35,6 +35,15 @@ class Article:
     feed_mtime: int | None = None
     outlet: str = ""
     keywords: list[str] = field(default_factory=list)
+    # What the page says beyond the archive file's header (kept in the index,
+    # archive/index.py ``meta``; exported by ``scrapy export``): "原标题：…", the
+    # responsible editor and Sina's code for them (SF014), the stocks named
+    # (sh600519, usAAPL …), and the length of the cleaned text (non-whitespace).
+    original_title: str = ""
+    editor: str = ""
+    editor_code: str = ""
+    stocks: list[str] = field(default_factory=list)
+    length: int = 0
     body: str = ""
     image: str = ""
     refused: str = ""

@@ -31,6 +31,7 @@ from newscrawl.sina.encoding import (
     replacement_ratio,
 )
 from newscrawl.sina.feed import FeedEntry
+from newscrawl.text import plain_text, text_length
 
 #: CLEAN_MAX_REPLACEMENT_RATIO's default (newscrawl/settings.py sets it).
 MAX_REPLACEMENT_RATIO = 0.01
@@ -143,6 +144,11 @@ def read_article(
         feed_mtime=entry.mtime if entry else None,
         outlet=fields.outlet or (entry.media_name if entry else ""),
         keywords=fields.keywords,
+        original_title=fields.original_title,
+        editor=fields.editor,
+        editor_code=fields.editor_code,
+        stocks=fields.stocks,
+        length=text_length(plain_text(cleaned.html)),
         body=cleaned.html,
         image=cleaned.image or channel.default_image,
     )

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,7 +16,7 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 
 from newscrawl.archive.files import NotAFileError, UnsafePathError
-from newscrawl.archive.index import IndexRow, free_space
+from newscrawl.archive.index import ArticleMeta, IndexRow, free_space
 from newscrawl.archive.owner import Archive, Stored, archive_of, version_of
 from newscrawl.archive.warc import Capture
 from newscrawl.exporters import FrontMatterItemExporter, header_value
@@ -144,9 +144,10 @@ class ArchivePipeline:
         try:
             stored = self.archive.store(
                 row,
-                export(item),
+                export(item, self.archive.extra_fields),
                 alias=adapter.get("listed_doc_id"),
                 alias_mtime=adapter.get("listed_feed_mtime"),
+                meta=article_meta(item),
                 # A revisit holds no payload: the version is the record it repeats.
                 version=None
                 if found is None or found.revisit
@@ -236,11 +237,38 @@ def article_row(archive: Archive, item: Any) -> IndexRow:
     )
 
 
-def export(item: Any) -> bytes:
-    """The bytes of an article's file (the exporter's)."""
+def article_meta(item: Any) -> ArticleMeta:
+    """What the page and the feed said of an article, for the index (its file's
+    hash is set when it is stored)."""
+    adapter = ItemAdapter(item)
+    published: datetime = adapter["published"]
+    updated: datetime | None = adapter.get("updated")
+    return ArticleMeta(
+        doc_id=adapter["doc_id"],
+        sha256="",
+        origin="page",
+        url=adapter["url"],
+        channel=adapter.get("channel") or "",
+        categories=tuple(adapter["categories"]),
+        title=adapter["title"],
+        published=published.astimezone(UTC).isoformat(),
+        updated=None if updated is None else updated.astimezone(UTC).isoformat(),
+        outlet=adapter.get("outlet") or "",
+        original_title=adapter.get("original_title") or "",
+        editor=adapter.get("editor") or "",
+        editor_code=adapter.get("editor_code") or "",
+        keywords=tuple(adapter.get("keywords") or ()),
+        stocks=tuple(adapter.get("stocks") or ()),
+        length=adapter.get("length"),
+    )
+
+
+def export(item: Any, extra_fields: Sequence[str] = ()) -> bytes:
+    """The bytes of an article's file (the exporter's), with ``extra_fields``
+    (``ARCHIVE_EXTRA_FIELDS``) in its header."""
     # The exporter formats into a buffer; only the archive touches files.
     buffer = io.BytesIO()
-    exporter = FrontMatterItemExporter(buffer)
+    exporter = FrontMatterItemExporter(buffer, extra_fields=extra_fields)
     exporter.start_exporting()
     exporter.export_item(item)
     exporter.finish_exporting()

@@ -46,6 +46,11 @@ PROGRESS_INTERVAL = 10
 ARCHIVE_DIR = "archive"
 # Where an article goes inside it (FORMAT.md); every component is validated.
 ARCHIVE_PATH_TEMPLATE = DEFAULT_PATH_TEMPLATE
+# Header keys added after `thumbnail`, in this order, for Hexo sites that want them:
+# "tags" (the page's keywords), "source" (the outlet), "original_url". Empty: the
+# seed's format exactly (FORMAT.md). Every field is in the index anyway
+# (`scrapy export`).
+ARCHIVE_EXTRA_FIELDS: list[str] = []
 
 # One INFO line per article written ("Archived <path> (<url>)"); off by default:
 # a cron run logs its summary, and the stats count every article.

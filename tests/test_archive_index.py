@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from newscrawl.archive.index import (
     SCHEMA_VERSION,
     ArchiveIndex,
+    ArticleMeta,
     Change,
     IndexRow,
     IndexUnusableError,
@@ -369,3 +370,98 @@ def test_a_schema_2_index_gains_the_feed_days(tmp_path: Path) -> None:
     finally:
         again.close()
     assert (tmp_path / ".newscrawl" / "index.sqlite3.v2.backup").exists()
+
+
+# --- Schema 5: the metadata of each article version ---------------------------------
+
+
+def page_meta(doc_id: str = "ikmvwzxq0000001", **values: object) -> ArticleMeta:
+    fields: dict[str, object] = {
+        "doc_id": doc_id,
+        "sha256": "1" * 64,
+        "origin": "page",
+        "url": f"https://finance.sina.com.cn/china/doc-{doc_id}.shtml",
+        "channel": "china",
+        "categories": ("金融", "新浪财经", "新浪财经－国內"),
+        "title": "工信部：将开展专项整治行动",
+        "published": "2021-04-20T11:51:38+00:00",
+        "updated": None,
+        "outlet": "澎湃新闻",
+        "original_title": "",
+        "editor": "张三",
+        "editor_code": "SF014",
+        "keywords": ("互联网", "竞争"),
+        "stocks": ("sh600519", "usAAPL"),
+        "length": 812,
+    }
+    fields.update(values)
+    return ArticleMeta(**fields)  # type: ignore[arg-type]
+
+
+def test_the_metadata_of_a_write_is_kept_with_its_file_hash(
+    index: ArchiveIndex,
+) -> None:
+    row = committed()
+    meta = page_meta()
+    index.begin_write(row.doc_id, row.url, row.path, "1" * 64)
+    index.finish_write(
+        row, now=NOW, run="r", change="created", old_path=None, meta=meta
+    )
+    [found] = index.meta(row.doc_id)
+    assert found == replace(meta, recorded=found.recorded)
+    # A new version of the file: both versions' metadata are kept.
+    index.finish_write(
+        replace(row, sha256="2" * 64),
+        now=LATER,
+        run="r",
+        change="updated",
+        old_path=None,
+        meta=replace(meta, sha256="2" * 64, keywords=("新",)),
+    )
+    assert [(m.sha256[0], m.keywords) for m in index.meta(row.doc_id)] == [
+        ("1", ("互联网", "竞争")),
+        ("2", ("新",)),
+    ]
+
+
+def test_what_a_file_says_never_replaces_what_the_page_said(
+    index: ArchiveIndex,
+) -> None:
+    index.add_meta([page_meta()])
+    from_file = page_meta(origin="file", outlet=None, stocks=None, title="x")
+    index.add_meta([from_file])
+    [found] = index.meta()
+    assert (found.origin, found.outlet, found.title) == (
+        "page",
+        "澎湃新闻",
+        "工信部：将开展专项整治行动",
+    )
+    index.add_meta([page_meta(outlet="新京报")])
+    assert [m.outlet for m in index.meta()] == ["新京报"]
+
+
+def test_a_schema_4_index_gains_metadata_from_what_it_knew(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    opened = ArchiveIndex.for_archive(tmp_path)
+    write(opened, committed())
+    opened.begin_write("ipending0000001", "u", "p.md", "3" * 64)  # never written
+    opened.db.executescript("DROP TABLE meta; PRAGMA user_version=4;")
+    opened.close()
+    again = ArchiveIndex.for_archive(tmp_path)
+    try:
+        [found] = again.meta()
+        row = committed()
+        assert found == ArticleMeta(
+            doc_id=row.doc_id,
+            sha256="1" * 64,
+            origin="index",
+            recorded=found.recorded,
+            url=row.url,
+            title=row.title,
+            published=row.published,
+        )
+    finally:
+        again.close()
+    assert (tmp_path / ".newscrawl" / "index.sqlite3.v4.backup").exists()
+    assert "run `scrapy rebuild`" in caplog.text

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import frontmatter
+import pyarrow.parquet as pq
 import pytest
 
+from newscrawl.archive.fileformat import header_value
 from newscrawl.sina.dates import rfc1123
 from replica.crawl import run_crawl
 from replica.server import Replica
 from replica.site import fixture_site, generated_site
-from tests.conftest import EXPECTED_SEED, assert_golden, crawl_stats
+from tests.conftest import EXPECTED_SEED, assert_golden, crawl_stats, scrapy
 
 SEED_PATH = Path("金融/新浪财经/新浪财经－国內/2021-04-20-ikmvwzxq0000001.md")
 CATEGORIES = ["金融", "新浪财经", "新浪财经－国內"]
@@ -93,11 +96,33 @@ def test_five_hundred_generated_articles(tmp_path: Path) -> None:
         assert post.metadata["date"] == rfc1123_of(article.intime)
     assert expected == {}
     assert crawl_stats(run)["archive/written"] == 500
+    # The archive as a table (scrapy export): 500 rows, each what its file and its
+    # page say; pyarrow and DuckDB read it.
+    table = tmp_path / "archive.parquet"
+    exported = scrapy("export", archive, "-o", str(table))
+    assert exported.returncode == 0, exported.stderr
+    rows = pq.read_table(table).to_pylist()
+    assert len(rows) == 500
+    site_articles = {a.doc_id: a for a in site.articles()}
+    for row in rows:
+        article = site_articles.pop(row["doc_id"])
+        assert row["title"] == header_value(article.title)
+        assert row["published"] == datetime.fromtimestamp(article.intime, UTC)
+        assert row["outlet"] == article.media_name
+        assert row["keywords"] == [k for k in article.keywords.split(",") if k]
+        assert row["categories"] == CATEGORIES
+        assert (row["editor"], row["stocks"], row["versions"]) == ("薛永玮", [], 1)
+        lines = row["text"].split("\n")
+        assert [line for line in lines if line in article.paragraphs] == (
+            article.paragraphs
+        )
+    assert site_articles == {}
+    import duckdb
+
+    assert duckdb.sql(f"SELECT count(*) FROM '{table}'").fetchone() == (500,)
 
 
 def rfc1123_of(timestamp: int) -> str:
-    from datetime import UTC, datetime
-
     return rfc1123(datetime.fromtimestamp(timestamp, UTC))
 
 

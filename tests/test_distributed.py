@@ -659,6 +659,11 @@ def sample_article() -> Article:
         updated=datetime(2021, 4, 20, 19, 51, tzinfo=BEIJING),
         feed_mtime=1618919500,
         keywords=["工信部", "互联网"],
+        original_title="原题",
+        editor="张三",
+        editor_code="SF014",
+        stocks=["sh600519", "usAAPL"],
+        length=2,
         body="<p>正文</p>",
         image="",
     )

@@ -118,6 +118,7 @@ def test_2005_table_page() -> None:
     assert got.title_source == "th"
     assert got.published == datetime(2005, 3, 21, 3, 21, tzinfo=UTC)
     assert got.doc_id == "244339"
+    assert got.outlet == "《理财周刊》"  # the red <font> after the date line
     assert got.body_html is not None
     assert got.body_html.lstrip().startswith("<p>　　人生如戏。")
     assert "来源: 尹娟" in got.body_html
@@ -133,8 +134,137 @@ def test_2005_table_page_inside_a_div_article() -> None:
     assert got.title_raw == "拿出10万元投资房产 小两口尝试以钱生钱(图)"
     assert got.published == datetime(2005, 3, 30, 19, 18, tzinfo=UTC)
     assert got.doc_id == "031868306"
+    assert got.outlet == "北京娱乐信报"
     assert got.body_html is not None
     assert "北京娱乐信报" not in got.body_html
     assert "U796P62T3D68306F72DT20050331104105.jpg" in got.body_html
     assert "(信报记者 蔡雪婧)" in got.body_html
     assert "楼盘论坛" not in got.body_html
+
+
+# --- Metadata beyond the file's header: original title, editor, stocks ------------
+
+FIXTURE_META: dict[str, tuple[str, str, str, str, list[str]]] = {
+    # page: (outlet, original title, editor, editor code, stocks)
+    "gne_finance_roll_2018-12-28_doc-ihqfskcn2160999.html": (
+        "新京报",
+        "",
+        "霍琦",
+        "",
+        # The sidebar's 热门股票 (sz000725, sh600030 …) and the header's sh000001
+        # link are the site's, on every page.
+        [],
+    ),
+    "gne_news_c_2019-09-07_doc-iicezzrq4076655.html": (
+        "北京日报",
+        # "原标题：最强“中国芯”本月商用&nbsp;华为抢跑5G芯片大战": the space between
+        # its halves is kept, as in the page's own title.
+        "最强“中国芯”本月商用 华为抢跑5G芯片大战",
+        "张申",
+        "",
+        [],
+    ),
+    "cxextractor_old_gb2312_ent_aidai.html": ("新浪娱乐", "", "", "", []),
+    "replica_seed_article.html": ("澎湃新闻", "", "薛永玮", "", []),
+}
+FIXTURE_URLS = {
+    "gne_finance_roll_2018-12-28_doc-ihqfskcn2160999.html": FINANCE_URL,
+    "gne_news_c_2019-09-07_doc-iicezzrq4076655.html": NEWS_URL,
+    "cxextractor_old_gb2312_ent_aidai.html": OLD_URL,
+    "replica_seed_article.html": SEED_URL,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE_META))
+def test_fixture_page_metadata(name: str) -> None:
+    got = fields(name, FIXTURE_URLS[name])
+    found = (got.outlet, got.original_title, got.editor, got.editor_code, got.stocks)
+    assert found == FIXTURE_META[name]
+
+
+def body_page(body: str, after: str = "", head: str = "") -> HtmlElement:
+    return parsed(
+        f"<html><head>{head}</head><body>"
+        '<div class="top">'
+        '<a href="https://finance.sina.com.cn/realstock/company/sh000001/nc.shtml">'
+        "上证</a></div>"
+        f'<div id="artibody">{body}</div>{after}</body></html>'.encode()
+    )
+
+
+def test_stocks_from_spans_links_and_markers_normalised() -> None:
+    root = body_page(
+        "<p>　　<span id=stock_sh600016><a class=keyword"
+        ' href="https://finance.sina.com.cn/realstock/company/sh600016/nc.shtml">'
+        "民生银行</a></span>、<span id=usstock_aapl>苹果</span>、"
+        "<span id=hkstock_700>腾讯</span>、"
+        '<a href="http://stock.finance.sina.com.cn/usstock/quotes/.IXIC.html">纳指</a>'
+        '<a href="http://stock.finance.sina.com.cn/hkstock/quotes/03908.html">中金</a>'
+        "</p><!-- news_keyword_pub,stock,SZ000001&sh600519 -->"
+        "<!-- news_keyword_pub,usstock,BRK.B -->"
+        "<!-- news_keyword_pub,overseas_futures,CL -->"
+        "<!-- news_keyword_pub,stock, -->",
+        # Outside the body: another article's marker (a related-news block).
+        after="<!-- news_keyword_pub,stock,sh601988 -->",
+    )
+    assert extract_page(root, SEED_URL).stocks == [
+        "hk00700",
+        "hk03908",
+        "sh600016",
+        "sh600519",
+        "sz000001",
+        "usAAPL",
+        "usBRK.B",
+    ]
+
+
+def test_no_stocks_from_navigation() -> None:
+    root = body_page("<p>　　正文</p>")
+    assert extract_page(root, SEED_URL).stocks == []
+
+
+def test_an_index_chart_in_the_body_is_no_stock() -> None:
+    chart = (
+        '<div class="ct_hqimg"><a href="http://finance.sina.com.cn/realstock/company/'
+        '{}/nc.shtml"><img src="//image.sinajs.cn/newchart/{}.png"></a></div>'
+    )
+    index = body_page(chart.format("sh000001", "sh000001") + "<p>　　大盘</p>")
+    assert extract_page(index, SEED_URL).stocks == []
+    stock = body_page(chart.format("sz002681", "sz002681") + "<p>　　奋达</p>")
+    assert extract_page(stock, SEED_URL).stocks == ["sz002681"]
+    marked = body_page("<p>　　<span id=stock_sh000300>沪深300</span></p>")
+    assert extract_page(marked, SEED_URL).stocks == ["sh000300"]
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "code"),
+    [
+        ('<p class="article-editor">责任编辑：张三 SF014</p>', "张三", "SF014"),
+        ('<p class="article-editor">责任编辑：zhangjun SF065</p>', "zhangjun", "SF065"),
+        ('<p class="show_author">责任编辑：刘德宾 </p>', "刘德宾", ""),
+        ("<p>（责任编辑: 李四）</p>", "李四", ""),
+        ('<p class="article-editor">责任编辑：</p>', "", ""),
+    ],
+)
+def test_editor_line(line: str, name: str, code: str) -> None:
+    got = extract_page(body_page("<p>　　正文</p>" + line), SEED_URL)
+    assert (got.editor, got.editor_code) == (name, code)
+
+
+def test_editor_line_after_the_body() -> None:
+    root = body_page(
+        "<p>　　正文</p>", after='<p class="article-editor">责任编辑：王五 SN098</p>'
+    )
+    got = extract_page(root, SEED_URL)
+    assert (got.editor, got.editor_code) == ("王五", "SN098")
+
+
+def test_original_title_only_from_the_body_start() -> None:
+    got = extract_page(
+        body_page("<p>　　原标题：旧题 <b>甲</b>\n乙</p><p>　　正文</p>"), SEED_URL
+    )
+    assert got.original_title == "旧题甲乙"
+    latin = extract_page(body_page("<p>原标题：iPhone 11 发布 苹果</p>"), SEED_URL)
+    assert latin.original_title == "iPhone 11 发布苹果"
+    later = "".join(f"<p>　　段{i}</p>" for i in range(8)) + "<p>原标题：太晚</p>"
+    assert extract_page(body_page(later), SEED_URL).original_title == ""

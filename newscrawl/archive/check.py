@@ -9,17 +9,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 from newscrawl.archive.fileformat import FormatError, read_article
 from newscrawl.archive.files import PathRules, is_temp_file
 from newscrawl.archive.index import (
     ArchiveIndex,
+    ArticleMeta,
     IndexRow,
     IndexUnusableError,
     index_path,
 )
 from newscrawl.archive.owner import sha256
 from newscrawl.archive.warc import DamagedRecordError, read_capture, warc_dir
+from newscrawl.text import plain_text, text_length
 
 #: Every this many files, long commands say how far they are.
 PROGRESS_EVERY = 100
@@ -37,6 +40,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: The index could not be opened or read at all (damaged, full disk).
     index_unusable: bool = False
+    #: What each file says of its article (``rebuild_rows``): the index's metadata
+    #: where no page told more.
+    metas: list[ArticleMeta] = field(default_factory=list)
 
 
 def walk(root: Path, links: list[Path] | None = None) -> Iterator[Path]:
@@ -169,6 +175,27 @@ def verify(
     return report
 
 
+def file_meta(
+    doc_id: str, digest: str, header: dict[str, Any], body: str, row: IndexRow
+) -> ArticleMeta:
+    """What an article file says of its article: its header (and the extra
+    fields, ``ARCHIVE_EXTRA_FIELDS``, if it has them) and its text's length; the
+    rest is not known (None)."""
+    tags = header.get("tags")
+    return ArticleMeta(
+        doc_id=doc_id,
+        sha256=digest,
+        origin="file",
+        url=str(header.get("original_url") or "") or row.url or None,
+        categories=tuple(str(c) for c in header.get("categories") or ()),
+        title=row.title,
+        published=row.published,
+        outlet=None if "source" not in header else str(header["source"] or ""),
+        keywords=None if tags is None else tuple(str(t) for t in tags),
+        length=text_length(plain_text(body)),
+    )
+
+
 def rebuild_rows(
     root: Path,
     rules: PathRules,
@@ -201,7 +228,7 @@ def rebuild_rows(
             continue
         data = (root / relative).read_bytes()
         try:
-            header, _ = read_article(data)
+            header, body = read_article(data)
             published = parsedate_to_datetime(str(header["date"])).astimezone(UTC)
         except (FormatError, TypeError, ValueError) as exc:
             report.problems.append(f"{key}: {exc}")
@@ -232,6 +259,7 @@ def rebuild_rows(
             withdrawn_at=before.withdrawn_at if before else None,
             withdrawn_status=before.withdrawn_status if before else None,
         )
+        report.metas.append(file_meta(doc_id, digest, header, body, rows[doc_id]))
     for link in links:
         report.problems.append(
             f"{link.as_posix()}: a link inside the archive; not followed, not indexed"

@@ -8,7 +8,7 @@ it; nothing here touches the disk.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -74,6 +74,46 @@ def plain_or_quoted(value: str) -> str:
     return single_quoted(value)
 
 
+#: The optional header keys (``ARCHIVE_EXTRA_FIELDS``), after ``thumbnail`` in the
+#: setting's order, and the article field each writes: Hexo's ``tags`` (a list),
+#: the original outlet, the page's URL.
+EXTRA_FIELDS = {"tags": "keywords", "source": "outlet", "original_url": "url"}
+
+
+def check_extra_fields(names: Iterable[str]) -> tuple[str, ...]:
+    """``ARCHIVE_EXTRA_FIELDS`` as a tuple; ValueError names what is wrong."""
+    found = tuple(str(name).strip() for name in names if str(name).strip())
+    unknown = [name for name in found if name not in EXTRA_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"ARCHIVE_EXTRA_FIELDS: unknown field(s) {', '.join(unknown)}; the known"
+            f" ones are {', '.join(EXTRA_FIELDS)}"
+        )
+    if len(set(found)) != len(found):
+        raise ValueError(f"ARCHIVE_EXTRA_FIELDS: a field twice ({', '.join(found)})")
+    return found
+
+
+def extra_lines(extra: Sequence[tuple[str, str | Sequence[str]]]) -> list[str]:
+    """The header lines of the extra fields, every value single-quoted.
+
+    Always quoted, never plain: js-yaml (Hexo) reads YAML 1.2, PyYAML 1.1, and
+    plain scalars such as ``no``, ``0o17`` or ``1_000`` are a string in one and not
+    in the other; a single-quoted scalar is a string in both, its only escape ``''``.
+    Values are single lines (``header_value``), so no scalar folds.
+    """
+    lines = []
+    for name, value in extra:
+        if isinstance(value, str):
+            lines.append(f"{name}: {single_quoted(header_value(value))}")
+        elif not value:
+            lines.append(f"{name}: []")
+        else:
+            lines.append(f"{name}:")
+            lines += [f" - {single_quoted(header_value(item))}" for item in value]
+    return lines
+
+
 def format_article(
     *,
     title: str,
@@ -82,8 +122,10 @@ def format_article(
     author: str,
     published: datetime,
     body: str,
+    extra: Sequence[tuple[str, str | Sequence[str]]] = (),
 ) -> str:
-    """The whole archive file for one article, exactly in the seed's shape."""
+    """The whole archive file for one article, exactly in the seed's shape;
+    ``extra`` fields (``ARCHIVE_EXTRA_FIELDS``) after ``thumbnail``, in order."""
     image_value = single_quoted(header_value(image))
     lines = [
         "",
@@ -96,6 +138,7 @@ def format_article(
         "comments: false",
         f"date: {rfc1123(published)}",
         f"thumbnail: {image_value}",
+        *extra_lines(extra),
         "---",
         "",
         "<div>   ",
@@ -145,6 +188,33 @@ def read_article(data: bytes) -> tuple[dict[str, Any], str]:
         header = yaml.safe_load(text[len(_OPENING) : split])
     except yaml.YAMLError as exc:
         raise FormatError(f"header is not valid YAML ({exc})") from exc
-    if not isinstance(header, dict) or list(header) != _HEADER_KEYS:
-        raise FormatError(f"header keys are not {', '.join(_HEADER_KEYS)}")
+    if not isinstance(header, dict) or not _known_keys(list(header)):
+        raise FormatError(
+            f"header keys are not {', '.join(_HEADER_KEYS)}"
+            f" (then any of {', '.join(EXTRA_FIELDS)})"
+        )
     return header, text[split + len(_BODY_OPEN) : -len(_CLOSING)]
+
+
+def _known_keys(keys: list[Any]) -> bool:
+    extra = keys[len(_HEADER_KEYS) :]
+    return (
+        keys[: len(_HEADER_KEYS)] == _HEADER_KEYS
+        and all(key in EXTRA_FIELDS for key in extra)
+        and len(set(extra)) == len(extra)
+    )
+
+
+def read_body(data: bytes) -> str | None:
+    """The body of an archive file, without reading its header (the export reads
+    100,000 files: YAML costs more than the rest); None if not in the skeleton."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith(_OPENING) or not text.endswith(_CLOSING):
+        return None
+    split = text.find(_BODY_OPEN, len(_OPENING))
+    if split < 0:
+        return None
+    return text[split + len(_BODY_OPEN) : -len(_CLOSING)]

@@ -15,6 +15,7 @@ a file that matches either the committed or the pending hash of its row.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from newscrawl.archive.files import STATE_DIR, fsync_dir
 from newscrawl.archive.runlog import read_runs
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 INDEX_NAME = "index.sqlite3"
 #: The schema this code writes; older indexes are migrated (MIGRATIONS).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Below this much free space an I/O error opening the index is a full disk.
 LOW_SPACE = 1024 * 1024
 
@@ -115,6 +117,36 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE INDEX IF NOT EXISTS versions_by_doc ON versions (doc_id, seq);
 """
+# Version 5: what the page and the feed said of each version of each article (its
+# file's hash), which the file's format has no place for (`scrapy export`). NULL is
+# "not known" (a row filled from a file or an older index); '' and [] are "the page
+# says none". Lists are JSON arrays.
+_SCHEMA_5 = """
+CREATE TABLE IF NOT EXISTS meta (
+    doc_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,         -- of the article file this describes
+    origin TEXT NOT NULL CHECK (origin IN ('page', 'file', 'index')),
+    -- 'page': read from the page and its feed item (crawl, rebuild), 'file': from
+    -- the file (reindex), 'index': from a schema 4 index (migration)
+    recorded TEXT NOT NULL,       -- ISO 8601, UTC
+    url TEXT,
+    channel TEXT,                 -- its name in SINA_CHANNELS
+    categories TEXT,              -- JSON list
+    title TEXT,
+    published TEXT,               -- ISO 8601, UTC
+    updated TEXT,                 -- ISO 8601, UTC: the page's own update time
+    outlet TEXT,                  -- 来源: the original media outlet
+    original_title TEXT,          -- 原标题
+    editor TEXT,                  -- 责任编辑
+    editor_code TEXT,             -- Sina's code of the editor: SF014
+    keywords TEXT,                -- JSON list
+    stocks TEXT,                  -- JSON list: sh600519, sz000001, hk00700, usAAPL
+    length INTEGER,               -- non-whitespace characters of the plain text
+    PRIMARY KEY (doc_id, sha256)
+);
+"""
+#: How each origin ranks: a better one replaces a worse one's row, never the reverse.
+_ORIGIN_RANK = "CASE origin WHEN 'page' THEN 3 WHEN 'file' THEN 2 ELSE 1 END"
 
 
 class IndexUnusableError(RuntimeError):
@@ -179,6 +211,57 @@ class Version:
     sha256: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ArticleMeta:
+    """What the page and the feed said of one version of an article (``meta``).
+
+    None: not known (the row was recovered from a file or an older index); an
+    empty string or list: the page says none.
+    """
+
+    doc_id: str
+    sha256: str  # of the file it describes; "" until the file is written
+    origin: str  # "page", "file" or "index"
+    recorded: str = ""
+    url: str | None = None
+    channel: str | None = None
+    categories: tuple[str, ...] | None = None
+    title: str | None = None
+    published: str | None = None
+    updated: str | None = None
+    outlet: str | None = None
+    original_title: str | None = None
+    editor: str | None = None
+    editor_code: str | None = None
+    keywords: tuple[str, ...] | None = None
+    stocks: tuple[str, ...] | None = None
+    length: int | None = None
+
+    def to_db(self) -> tuple[Any, ...]:
+        """The row's values, lists as JSON, in the columns' order."""
+        return tuple(
+            _json_list(value) if name in _LIST_FIELDS else value
+            for name, value in zip(_META_FIELDS, astuple(self), strict=True)
+        )
+
+    @classmethod
+    def from_db(cls, values: Sequence[Any]) -> ArticleMeta:
+        """A row read back (``SELECT`` of the columns in their order)."""
+        found: dict[str, Any] = {
+            name: _from_json_list(value) if name in _LIST_FIELDS else value
+            for name, value in zip(_META_FIELDS, values, strict=True)
+        }
+        return cls(**found)
+
+
+def _json_list(value: Sequence[str] | None) -> str | None:
+    return None if value is None else json.dumps(list(value), ensure_ascii=False)
+
+
+def _from_json_list(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(json.loads(value))
+
+
 @dataclass(slots=True)
 class DayCoverage:
     """What the archive holds of one channel's day (``scrapy coverage``)."""
@@ -204,6 +287,10 @@ _COLUMNS = ", ".join(f.name for f in fields(IndexRow))
 _PLACEHOLDERS = ", ".join("?" for _ in fields(IndexRow))
 _CHANGE_COLUMNS = ", ".join(f.name for f in fields(Change))
 _VERSION_COLUMNS = ", ".join(f.name for f in fields(Version))
+_META_FIELDS = tuple(f.name for f in fields(ArticleMeta))
+_META_COLUMNS = ", ".join(_META_FIELDS)
+_LIST_FIELDS = frozenset({"categories", "keywords", "stocks"})
+_META_UPDATES = ", ".join(f"{name} = excluded.{name}" for name in _META_FIELDS[2:])
 
 
 def index_path(archive_root: Path) -> Path:
@@ -324,7 +411,9 @@ class ArchiveIndex:
             db = sqlite3.connect(temp, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA + _SCHEMA_2 + _SCHEMA_3 + _SCHEMA_4)
+                db.executescript(
+                    _SCHEMA + _SCHEMA_2 + _SCHEMA_3 + _SCHEMA_4 + _SCHEMA_5
+                )
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             finally:
                 db.close()
@@ -485,9 +574,10 @@ class ArchiveIndex:
         change: str,
         old_path: str | None,
         version: Version | None = None,
+        meta: ArticleMeta | None = None,
     ) -> None:
         """The file of ``row`` is durably on disk: make the row say so, and journal
-        the ``change`` in the same transaction."""
+        the ``change`` in the same transaction (with what the page said of it)."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE articles SET url = ?, path = ?, title = ?, published = ?,"
@@ -511,6 +601,8 @@ class ArchiveIndex:
             _journal(db, now, run, row.doc_id, change, row.path, old_path)
             if version is not None:
                 _version(db, version)
+            if meta is not None:
+                _meta(db, meta, now)
 
     def saw(
         self,
@@ -518,9 +610,11 @@ class ArchiveIndex:
         url: str,
         feed_mtime: int | None,
         version: Version | None = None,
+        meta: ArticleMeta | None = None,
     ) -> None:
         """The article was fetched again and its file is unchanged: note the mtime
-        (and the new capture, if its payload differs from the last one)."""
+        (and the new capture, if its payload differs from the last one, and what
+        the page says now: its keywords may have changed, not its file)."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE articles SET url = ?, feed_mtime = ?,"
@@ -529,6 +623,62 @@ class ArchiveIndex:
             )
             if version is not None:
                 _version(db, version)
+            if meta is not None:
+                _meta(db, meta, _now())
+
+    def meta(self, doc_id: str | None = None) -> Iterator[ArticleMeta]:
+        """The metadata of every version of ``doc_id`` (of every article if None)."""
+        where, args = ("WHERE doc_id = ?", (doc_id,)) if doc_id else ("", ())
+        for found in self.db.execute(
+            f"SELECT {_META_COLUMNS} FROM meta {where} ORDER BY doc_id, recorded",
+            args,
+        ):
+            yield ArticleMeta.from_db(found)
+
+    def described(
+        self, doc_ids: Sequence[str] | None = None
+    ) -> Iterator[tuple[IndexRow, ArticleMeta | None, int]]:
+        """Each archived article (of ``doc_ids``, else all, by path) with the
+        metadata of its current file and how many versions were captured.
+
+        A cursor, not a list: the export reads 100,000 articles in flat memory.
+        """
+        query = (
+            f"SELECT {', '.join('a.' + c for c in _COLUMNS.split(', '))},"
+            f" {', '.join('m.' + c for c in _META_FIELDS)},"
+            " (SELECT count(*) FROM versions v WHERE v.doc_id = a.doc_id)"
+            " FROM articles a LEFT JOIN meta m"
+            " ON m.doc_id = a.doc_id AND m.sha256 = a.sha256"
+            " WHERE a.sha256 IS NOT NULL"
+        )
+        width = len(fields(IndexRow))
+        if doc_ids is None:
+            batches: Iterable[Sequence[str] | None] = [None]
+        else:
+            # SQLite takes at most 32,766 variables a statement.
+            batches = [doc_ids[i : i + 500] for i in range(0, len(doc_ids), 500)]
+        for batch in batches:
+            where = (
+                ""
+                if batch is None
+                else f" AND a.doc_id IN ({', '.join('?' for _ in batch)})"
+            )
+            for found in self.db.execute(
+                f"{query}{where} ORDER BY a.path", tuple(batch or ())
+            ):
+                meta = found[width:-1]
+                yield (
+                    IndexRow(*found[:width]),
+                    None if meta[0] is None else ArticleMeta.from_db(meta),
+                    int(found[-1]),
+                )
+
+    def add_meta(self, metas: Iterable[ArticleMeta]) -> None:
+        """Record metadata found otherwise (a rebuild from the raw capture)."""
+        with self.transaction() as db:
+            now = _now()
+            for meta in metas:
+                _meta(db, meta, now)
 
     def versions(self, doc_id: str | None = None) -> Iterator[Version]:
         """The captured versions of ``doc_id`` (of every article if None), oldest
@@ -738,12 +888,33 @@ def _version(db: sqlite3.Connection, version: Version) -> None:
     )
 
 
+def _meta(db: sqlite3.Connection, meta: ArticleMeta, now: str) -> None:
+    """Add the metadata of a version; it replaces what is known of that version
+    unless that came from a better origin (the page beats the file)."""
+    values = meta.to_db()
+    if not meta.recorded:
+        values = (*values[:3], now, *values[4:])
+    db.execute(
+        f"INSERT INTO meta ({_META_COLUMNS})"
+        f" VALUES ({', '.join('?' for _ in _META_FIELDS)})"
+        f" ON CONFLICT(doc_id, sha256) DO UPDATE SET {_META_UPDATES}"
+        f" WHERE {_ORIGIN_RANK.replace('origin', 'excluded.origin')}"
+        f" >= {_ORIGIN_RANK.replace('origin', 'meta.origin')}",
+        values,
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
 def write_index(
     path: Path,
     rows: Iterable[IndexRow],
     changes: Iterable[Change],
     aliases: Iterable[tuple[str, str, int | None]],
     versions: Iterable[Version] = (),
+    metas: Iterable[ArticleMeta] = (),
 ) -> int:
     """Write a whole new index at ``path`` (which must not exist); return its rows.
 
@@ -771,6 +942,9 @@ def write_index(
             )
             for version in versions:
                 _version(db, version)
+            now = _now()
+            for meta in metas:
+                _meta(db, meta, now)
         return count
     finally:
         index.close()
@@ -791,6 +965,29 @@ def copy_days(source: Path, target: Path) -> None:
                 db.execute(
                     "INSERT OR IGNORE INTO feed_day_items"
                     " SELECT * FROM old.feed_day_items"
+                )
+        finally:
+            index.db.execute("DETACH DATABASE old")
+    finally:
+        index.close()
+
+
+def copy_meta(source: Path, target: Path) -> None:
+    """Copy the metadata of the index at ``source`` into the new one at ``target``
+    (``reindex``) where it is better than what the files gave (a page's beats a
+    file's) or of a version the files no longer hold; in SQLite, not in memory."""
+    index = ArchiveIndex(target)
+    try:
+        index.db.execute("ATTACH DATABASE ? AS old", (str(source),))
+        try:
+            with index.transaction() as db:
+                # "WHERE true": SQLite's upsert after a SELECT needs a WHERE.
+                db.execute(
+                    f"INSERT INTO meta ({_META_COLUMNS}) SELECT {_META_COLUMNS}"
+                    " FROM old.meta WHERE true"
+                    f" ON CONFLICT(doc_id, sha256) DO UPDATE SET {_META_UPDATES}"
+                    f" WHERE {_ORIGIN_RANK.replace('origin', 'excluded.origin')}"
+                    f" > {_ORIGIN_RANK.replace('origin', 'meta.origin')}"
                 )
         finally:
             index.db.execute("DETACH DATABASE old")
@@ -849,9 +1046,36 @@ def _to_version_4(db: sqlite3.Connection, archive_root: Path) -> None:
     db.execute("DROP TABLE changes_v2")
 
 
+def _to_version_5(db: sqlite3.Connection, archive_root: Path) -> None:
+    """The metadata of article versions (``meta``): from the old index, what it
+    knew (URL, title, publication time) of each archived article's current file;
+    the rest (outlet, editor, keywords, stocks …) only a page can tell: `scrapy
+    rebuild` reads it again from the raw capture."""
+    for statement in _SCHEMA_5.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(
+        "INSERT OR IGNORE INTO meta (doc_id, sha256, origin, recorded, url, title,"
+        " published)"
+        " SELECT doc_id, sha256, 'index', ?, nullif(url, ''), title, published"
+        " FROM articles WHERE sha256 IS NOT NULL",
+        (_now(),),
+    )
+    count = db.execute("SELECT count(*) FROM meta").fetchone()[0]
+    if count:
+        logger.warning(
+            "The index now keeps what each article's page says (outlet, editor,"
+            " keywords, stocks …); for the %d articles archived before, only their"
+            " URL, title and date are known: run `scrapy rebuild` to read the rest"
+            " from the raw capture (`scrapy reindex` recovers what the files hold)",
+            count,
+        )
+
+
 #: MIGRATIONS[v] upgrades an index of schema v to v + 1, inside one transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {
     1: _to_version_2,
     2: _to_version_3,
     3: _to_version_4,
+    4: _to_version_5,
 }

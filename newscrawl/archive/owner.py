@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from newscrawl.archive.fileformat import check_extra_fields
 from newscrawl.archive.files import (
     NotAFileError,
     PathRules,
@@ -29,6 +30,7 @@ from newscrawl.archive.files import (
 )
 from newscrawl.archive.index import (
     ArchiveIndex,
+    ArticleMeta,
     IndexRow,
     Version,
     index_path,
@@ -143,8 +145,11 @@ class Archive:
         run: str | None = None,
         warc_folder: Path | None = None,
         warc_max_size: int = DEFAULT_MAX_SIZE,
+        extra_fields: Sequence[str] = (),
     ) -> None:
         self.root = root
+        #: Header keys after ``thumbnail`` (``ARCHIVE_EXTRA_FIELDS``; checked).
+        self.extra_fields = check_extra_fields(extra_fields)
         #: Where the raw capture goes (``ARCHIVE_WARC_DIR``).
         self.warc_folder = warc_folder or warc_dir(root)
         self.warc_max_size = warc_max_size
@@ -172,6 +177,7 @@ class Archive:
             settings.get("ARCHIVE_PATH_TEMPLATE") or DEFAULT_PATH_TEMPLATE,
             warc_folder=warc_dir(root, settings.get("ARCHIVE_WARC_DIR") or ""),
             warc_max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE", DEFAULT_MAX_SIZE),
+            extra_fields=settings.getlist("ARCHIVE_EXTRA_FIELDS"),
         )
 
     # --- The index -------------------------------------------------------------------
@@ -247,6 +253,27 @@ class Archive:
             if doc_id in present:
                 yield alias, mtime
 
+    def read_file(self, path: str) -> bytes | None:
+        """The bytes of the article file at ``path``; None if it is not there (or
+        not a regular file: links are not followed)."""
+        if not self.has_file(path):
+            return None
+        try:
+            return (self.root / path).read_bytes()
+        except OSError:
+            return None
+
+    def dataset(
+        self, doc_ids: Sequence[str] | None = None
+    ) -> Iterator[tuple[IndexRow, ArticleMeta | None, int, bytes | None]]:
+        """Every archived article (of ``doc_ids``), by path: its index row, the
+        metadata of its file, its number of captured versions and the file's bytes
+        (None if missing). One at a time: ``scrapy export`` streams them."""
+        if not self.has_index():
+            return
+        for row, meta, versions in self.index.described(doc_ids):
+            yield row, meta, versions, self.read_file(row.path)
+
     # --- Writing ---------------------------------------------------------------------
 
     def store(
@@ -257,6 +284,7 @@ class Archive:
         alias: str | None = None,
         alias_mtime: int | None = None,
         version: Version | None = None,
+        meta: ArticleMeta | None = None,
     ) -> Stored:
         """Write ``data`` as the file of ``row`` (path, title … set; hash ignored).
 
@@ -266,6 +294,8 @@ class Archive:
         ``alias``: the doc id the feed listed, whose page redirected to this one.
         ``version``: the capture the bytes were derived from (its record must be
         durable already), recorded with the file's hash in the same transaction.
+        ``meta``: what the page said of the article, kept with the file's hash in
+        the index (never in the file) in the same transaction.
 
         Raises NotAFileError when a folder or a link stands in the way (that
         article cannot be written; the next can), OSError or sqlite3.Error when
@@ -282,10 +312,23 @@ class Archive:
             and old.path == row.path
             and self.has_file(row.path)
         ):
-            index.saw(row.doc_id, row.url, row.feed_mtime, _hashed(version, digest))
+            index.saw(
+                row.doc_id,
+                row.url,
+                row.feed_mtime,
+                _hashed(version, digest),
+                _described(meta, digest),
+            )
             stored = Stored("unchanged", row.path)
         else:
-            stored = self._write(old, row, data, digest, _hashed(version, digest))
+            stored = self._write(
+                old,
+                row,
+                data,
+                digest,
+                _hashed(version, digest),
+                _described(meta, digest),
+            )
         if alias is not None and alias != row.doc_id:
             index.alias(alias, row.doc_id, alias_mtime)
         return stored
@@ -297,6 +340,7 @@ class Archive:
         data: bytes,
         digest: str,
         version: Version | None,
+        meta: ArticleMeta | None,
     ) -> Stored:
         self.index.begin_write(row.doc_id, row.url, row.path, digest)
         atomic_write(self.root / row.path, data, root=self.root)
@@ -329,6 +373,7 @@ class Archive:
             change=change,
             old_path=moved_from,
             version=version,
+            meta=meta,
         )
         self.changed[change].append(row.path)
         return Stored(change, row.path, moved_from)
@@ -375,6 +420,12 @@ class Archive:
             return None
         found = self.index.last_capture(url, doc_ids)
         return None if found is None else (found[0], _warc_date(found[1]))
+
+    def describe(self, metas: list[ArticleMeta]) -> None:
+        """Record what pages said of article versions whose files are written
+        already (a rebuild that found the file right)."""
+        if metas:
+            self.index.add_meta(metas)
 
     def versions(self, doc_id: str) -> list[Version]:
         """The captured versions of an article, oldest first."""
@@ -482,6 +533,12 @@ def _hashed(version: Version | None, digest: str) -> Version | None:
     if version is None:
         return None
     return replace(version, sha256=digest)
+
+
+def _described(meta: ArticleMeta | None, digest: str) -> ArticleMeta | None:
+    if meta is None:
+        return None
+    return replace(meta, sha256=digest)
 
 
 def _warc_date(fetched: str) -> str:

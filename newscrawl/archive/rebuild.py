@@ -11,16 +11,16 @@ import difflib
 import multiprocessing
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from newscrawl.archive.files import UnsafePathError
-from newscrawl.archive.index import Version
+from newscrawl.archive.index import ArticleMeta, Version
 from newscrawl.archive.warc import DamagedRecordError, Record, read_capture, scan
 from newscrawl.page import MAX_REPLACEMENT_RATIO, read_article
-from newscrawl.pipelines import article_row, export
+from newscrawl.pipelines import article_meta, article_row, export
 from newscrawl.sina.boilerplate import SINA_RULES
 from newscrawl.sina.dates import from_unix
 from newscrawl.sina.feed import FeedEntry
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from newscrawl.sina.channels import Channel
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+#: Metadata of unchanged files recorded per transaction.
+DESCRIBE_BATCH = 500
 #: Changed files whose diff the report shows.
 DIFFS_SHOWN = 3
 #: Lines of each diff shown.
@@ -55,9 +57,11 @@ def derive(
     *,
     rules: Rules = SINA_RULES,
     max_replacement_ratio: float = MAX_REPLACEMENT_RATIO,
+    extra_fields: Sequence[str] = (),
 ) -> Derived:
     """The article file the current code makes of a captured article page, with
-    the feed item and channel it was fetched for (its metadata record)."""
+    the feed item and channel it was fetched for (its metadata record);
+    ``extra_fields``: the archive's ``ARCHIVE_EXTRA_FIELDS``."""
     meta = record.metadata or {}
     channel = channels.get(str(meta.get("channel", "")))
     if meta.get("kind") != "article" or channel is None:
@@ -100,7 +104,7 @@ def derive(
     if result.article is None or result.refusal is not None:
         reason = result.refusal.reason if result.refusal else "no article"
         return Derived(result.article, None, reason)
-    return Derived(result.article, export(result.article))
+    return Derived(result.article, export(result.article, extra_fields))
 
 
 @dataclass
@@ -191,6 +195,7 @@ def rebuild(
     report = RebuildReport()
     index = archive.index
     done = 0
+    described: list[ArticleMeta] = []
     sources = list(_sources(archive, doc_ids, since, report))
     for version, derived in _derived(
         archive, sources, channels, rules, max_replacement_ratio, report
@@ -211,15 +216,25 @@ def rebuild(
         if old is not None and old.feed_mtime is not None:
             # The index may know a later mtime (a revisit): keep it.
             row = replace(row, feed_mtime=old.feed_mtime)
+        meta = article_meta(derived.article)
         verdict = _compare(archive, old, row, derived.data, report)
         if verdict == "same":
             report.same += 1
-            if version.sha256 is None and not dry_run:
+            if not dry_run:
                 sha = old.sha256 if old else None
-                index.add_versions([replace(version, sha256=sha)])
+                if version.sha256 is None:
+                    index.add_versions([replace(version, sha256=sha)])
+                if sha is not None:
+                    # What the page says, recovered for the file it made; in
+                    # batches, as a transaction each would cost an fsync each.
+                    described.append(replace(meta, sha256=sha))
+                    if len(described) >= DESCRIBE_BATCH:
+                        archive.describe(described)
+                        described = []
             continue
         if not dry_run:
-            archive.store(row, derived.data, version=version)
+            archive.store(row, derived.data, version=version, meta=meta)
+    archive.describe(described)
     return report
 
 
@@ -244,6 +259,7 @@ def _derived(
         channels=channels,
         rules=rules,
         ratio=max_replacement_ratio,
+        extra_fields=archive.extra_fields,
     )
     cpus = os.cpu_count() or 1
     unread = [version for version, record in sources if record is None]
@@ -293,6 +309,7 @@ def _derive_record(record: Record) -> Derived:
         _WORKER["channels"],
         rules=_WORKER["rules"],
         max_replacement_ratio=_WORKER["ratio"],
+        extra_fields=_WORKER["extra_fields"],
     )
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
+from newscrawl.archive.fileformat import check_extra_fields
 from newscrawl.archive.files import UnsafePathError, check_component
 from newscrawl.archive.index import (
     ArchiveIndex,
@@ -79,6 +80,10 @@ class Command(ScrapyCrawlCommand):
         if check_arguments is not None:
             check_arguments(self.settings, opts.spargs)
         check_categories(self.settings)
+        try:
+            check_extra_fields(self.settings.getlist("ARCHIVE_EXTRA_FIELDS"))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
         crawler = self._create_crawler(spidercls)
         # The summary comes after Scrapy's stats dump: the log's last line.
         crawler.newscrawl_summary_last = True  # type: ignore[attr-defined]

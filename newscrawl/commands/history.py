@@ -82,7 +82,7 @@ class Command(ArchiveCommand):
             )
             if not diff or record is None:
                 continue
-            data = derive(record, channels).data or b""
+            data = derive(record, channels, extra_fields=owner.extra_fields).data or b""
             name = f"version {number} ({version.fetched})"
             if previous is not None:
                 print(text_diff(previous[1], data, previous[0], name) or "(no change)")

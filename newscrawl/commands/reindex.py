@@ -16,6 +16,7 @@ from newscrawl.archive.index import (
     IndexUnusableError,
     Version,
     copy_days,
+    copy_meta,
     index_path,
     write_index,
 )
@@ -64,9 +65,13 @@ class Command(ArchiveCommand):
         building = path.with_name(f".{path.name}.reindex")
         _remove(building)
         try:
-            count = write_index(building, rows, changes, aliases, versions)
+            count = write_index(
+                building, rows, changes, aliases, versions, report.metas
+            )
             if not damaged and path.exists():
                 copy_days(path, building)
+                # What pages said outranks what the files say (index.py ``_meta``).
+                copy_meta(path, building)
             if damaged:
                 moved = path.with_name(path.name + ".damaged")
                 for suffix in _SIDE_FILES:

@@ -23,7 +23,9 @@ from itemadapter import ItemAdapter
 from newscrawl.archive.warc import Fetched, fetch_from_json
 from newscrawl.items import Article
 
-VERSION = 1
+#: 2: the Article carries the page's metadata (original title, editor and code,
+#: stocks, length; issue 13). A message of another version is refused, with one line.
+VERSION = 2
 
 #: The largest a message may grow when decompressed: a bomb is refused, not read.
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -210,6 +212,12 @@ def _mtime(name: str, value: Any) -> int:
     return value
 
 
+def _count(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _wrong(name, value, "a count (an integer, 0 or more)")
+    return value
+
+
 def _mtime_or_none(name: str, value: Any) -> int | None:
     return None if value is None else _mtime(name, value)
 
@@ -252,6 +260,7 @@ _READERS: dict[str, Callable[[str, Any], Any]] = {
     "tuple[str, str, str]": _categories,
     "datetime | None": _datetime_or_none,
     "int | None": _mtime_or_none,
+    "int": _count,
 }
 _UNREAD = sorted(name for name, kind in _TYPES.items() if kind not in _READERS)
 if _UNREAD:

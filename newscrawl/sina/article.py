@@ -1,4 +1,5 @@
-"""Fields of a Sina article page: title, instants, outlet, doc id, body, keywords.
+"""Fields of a Sina article page: title, instants, outlet, doc id, body, keywords,
+original title, editor, stock codes.
 
 Four templates are handled: the 2016+ finance/news/tech pages (``h1.main-title``,
 ``div#artibody`` / ``div#article``), the 2009-2012 GB2312 pages
@@ -19,7 +20,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,6 +88,53 @@ _SPACES = re.compile(r"\s+")
 _PUBLISHID = re.compile(r"[0-9a-z]{6,64}")
 _KEYWORD_SEPARATORS = re.compile(r"[,，]")
 
+# The editor line: "责任编辑：张三 SF014" (p.article-editor in 2016+ pages, inside or
+# just after the body container; p.show_author on mobile-era pages); the code is
+# Sina's staff code, two capitals and digits (SF014, SN098).
+# Searched in the body's parent, not the page: a whole-page search costs more than
+# the rest of the page's fields together.
+_EDITOR_LINES: _XPath = etree.XPath(
+    ".//p[contains(concat(' ', normalize-space(@class), ' '), ' article-editor ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' show_author ')]"
+)
+_EDITOR = re.compile(r"责任编辑\s*[：:]\s*(?P<who>[^（）()\n]*)")
+_EDITOR_CODE = re.compile(r"[A-Z]{2}\d{2,4}")
+_TEXT_WITH: _XPath = etree.XPath(".//text()[contains(., $needle)]")
+_PARAGRAPHS: _XPath = etree.XPath(".//p")
+# "原标题：…" opens the body of a reprint, in its first paragraphs
+# (https://news.sina.com.cn/c/2019-09-07/doc-iicezzrq4076655.shtml).
+_ORIGINAL_TITLE = re.compile(r"^[\s\u3000]*原标题\s*[：:]\s*(?P<title>.+)$", re.S)
+#: How far into the body an original title is looked for (paragraphs).
+ORIGINAL_TITLE_WITHIN = 5
+# Stocks the article names. In its body, Sina wraps each in a quote span,
+# <span id=stock_sh600016><a href=…/realstock/company/sh600016/nc.shtml
+# class=keyword>民生银行</a></span>, usstock_AAPL, hkstock_00700; and after the body a
+# marker lists them: <!-- news_keyword_pub,stock,sh600016&sh601818 -->
+# (http://finance.sina.com.cn/money/bank/focus/2018-04-12/doc-ifyzeyqa8290317.shtml).
+# The page's header and sidebars link other quotes (sh000001, 热门股票) on every
+# page: only the body and the marker count.
+_STOCK_SPANS: _XPath = etree.XPath(
+    ".//span[starts-with(@id, 'stock_') or starts-with(@id, 'usstock_')"
+    " or starts-with(@id, 'hkstock_')]/@id"
+)
+_BODY_LINKS: _XPath = etree.XPath(".//a/@href")
+# The quote chart atop a market article (div.ct_hqimg) links the article's stock
+# (sz002681, hk03908) or, for a market report, an index: 上证指数 sh000001
+# (http://finance.sina.com.cn/stock/jsy/2018-04-12/doc-ifyzeyqc0402093.shtml).
+# An index is no stock the article names, unless its own spans or marker say so.
+_INDEX_CODE = re.compile(r"sh000\d{3}|sz399\d{3}")
+_KEYWORD_MARKERS: _XPath = etree.XPath(".//comment()[contains(., 'news_keyword_pub')]")
+_MARKER = re.compile(r"news_keyword_pub\s*,\s*(?P<kind>\w+)\s*,(?P<codes>[^>]*)")
+_QUOTE_LINK = re.compile(
+    r"/realstock/company/(?P<cn>(?:sh|sz|bj)\d{6})/"
+    r"|/usstock/quotes/(?P<us>[A-Za-z][A-Za-z.]{0,9})\.html"
+    r"|/hkstock/quotes/(?P<hk>\d{1,5})\.html",
+    re.I,
+)
+_CN_CODE = re.compile(r"(?:sh|sz|bj)\d{6}")
+_US_CODE = re.compile(r"[A-Z][A-Z.]{0,9}")
+_HK_CODE = re.compile(r"\d{1,5}")
+
 
 @dataclass(frozen=True, slots=True)
 class PageFields:
@@ -104,6 +152,11 @@ class PageFields:
     #: The body container, an element of the page's tree; None if there is none.
     body: etree._Element | None
     keywords: list[str] = field(default_factory=list)
+    original_title: str = ""
+    editor: str = ""
+    editor_code: str = ""
+    #: Normalised, sorted, unique: sh600519, sz000001, hk00700, usAAPL.
+    stocks: list[str] = field(default_factory=list)
 
     @property
     def body_html(self) -> str | None:
@@ -115,6 +168,8 @@ class PageFields:
 def extract_page(root: etree._Element, url: str) -> PageFields:
     """Every field of one article page; ``url`` is the page's own URL."""
     metas = meta_values(root)
+    body = find_body(root)
+    editor, editor_code = find_editor(body)
     title_source, title_raw = find_title(root, metas)
     date_source = find_date_source(root)
     published_source, published_raw, published = find_published(
@@ -131,8 +186,12 @@ def extract_page(root: etree._Element, url: str) -> PageFields:
         updated=from_plain_beijing(updated_raw) if updated_raw else None,
         outlet=find_outlet(root, metas, date_source),
         doc_id=find_doc_id(metas, url),
-        body=find_body(root),
+        body=body,
         keywords=find_keywords(metas),
+        original_title=find_original_title(body),
+        editor=editor,
+        editor_code=editor_code,
+        stocks=find_stocks(body),
     )
 
 
@@ -228,6 +287,17 @@ def find_outlet(
         text = _SPACES.sub(" ", _TEXT(element)).strip()
         if text:
             return text
+    # 2004-2006 table pages: the outlet is the red <font> after the date line,
+    # "http://www.sina.net 2005年03月21日 11:21 <font color=#A20010>《理财周刊》</font>"
+    # (http://chanye.finance.sina.com.cn/sm/2005-03-21/244339.shtml).
+    for th in _TABLE_TITLE(root):
+        for cell in _TABLE_HEAD_CELLS(th):
+            if from_visible(_SPACES.sub(" ", _TEXT(cell)).strip()) is None:
+                continue
+            for font in reversed(cell.findall(".//font")):
+                text = _SPACES.sub(" ", _TEXT(font)).strip()
+                if text:
+                    return text
     return metas.get("article:author") or metas.get("mediaid") or ""
 
 
@@ -247,6 +317,105 @@ def find_keywords(metas: dict[str, str]) -> list[str]:
     """The article's keywords from ``meta[name=keywords]``."""
     raw = metas.get("keywords", "")
     return [k.strip() for k in _KEYWORD_SEPARATORS.split(raw) if k.strip()]
+
+
+def find_editor(body: etree._Element | None) -> tuple[str, str]:
+    """``(name, code)`` of the responsible editor ("责任编辑：张三 SF014"), from the
+    editor line in or after the body; empty strings when the page names none."""
+    if body is None:
+        return "", ""
+    found = _editor_in(_TEXT_WITH(body, needle="责任编辑"))
+    if found is None:
+        # The editor line just after the body, in its parent
+        # (http://finance.sina.com.cn/money/forex/forexroll/2016-05-25/doc-ifxsktkp9337164.shtml).
+        container = body.getparent()
+        lines = _EDITOR_LINES(body if container is None else container)
+        found = _editor_in(_TEXT(p) for p in lines)
+    return found or ("", "")
+
+
+def _editor_in(texts: Iterable[Any]) -> tuple[str, str] | None:
+    for text in texts:
+        found = _EDITOR.search(str(text))
+        if found is None:
+            continue
+        words = _SPACES.sub(" ", found["who"]).strip().split(" ")
+        code = ""
+        if len(words) > 1 and _EDITOR_CODE.fullmatch(words[-1]):
+            code = words.pop()
+        name = " ".join(words)
+        if name or code:
+            return name, code
+    return None
+
+
+def find_original_title(body: etree._Element | None) -> str:
+    """The title the article had at its outlet ("原标题：…" in the body's first
+    paragraphs), normalised as titles are; empty when it gives none."""
+    if body is None:
+        return ""
+    paragraphs = _PARAGRAPHS(body)
+    for paragraph in paragraphs[:ORIGINAL_TITLE_WITHIN]:
+        found = _ORIGINAL_TITLE.match(_TEXT(paragraph))
+        if found is not None:
+            return _original_title(found["title"])
+    # A body of text and <br>s (old pages) has no paragraphs to go by.
+    for text in [] if paragraphs else _TEXT_WITH(body, needle="原标题")[:1]:
+        found = _ORIGINAL_TITLE.match(str(text))
+        if found is not None:
+            return _original_title(found["title"])
+    return ""
+
+
+def _original_title(text: str) -> str:
+    """The outlet's title as the reprint quotes it, normalised as titles are. The
+    space between a headline's two halves ("善林金融上海总部被查 现场图片曝光（多图）",
+    http://finance.sina.com.cn/money/bank/hykx/2018-04-11/doc-ifyzeyqa4658976.shtml)
+    is kept, as in the article's own title: it is how Chinese headlines separate
+    their clauses, and the archive keeps what the page says."""
+    return normalize_title(text)
+
+
+def find_stocks(body: etree._Element | None) -> list[str]:
+    """The stock codes the article names, normalised (``sh600519``, ``sz000001``,
+    ``hk00700``, ``usAAPL``), sorted: from the body's quote spans and links and the
+    page's keyword markers, never from the site's navigation."""
+    found: set[str] = set()
+    if body is not None:
+        for span_id in _STOCK_SPANS(body):
+            kind, _, code = str(span_id).partition("_")
+            found.update(_stock_codes(kind, [code]))
+        for href in _BODY_LINKS(body):
+            for link in _QUOTE_LINK.finditer(str(href)):
+                if link["cn"]:
+                    if not _INDEX_CODE.fullmatch(link["cn"].lower()):
+                        found.update(_stock_codes("stock", [link["cn"]]))
+                elif link["us"]:
+                    found.update(_stock_codes("usstock", [link["us"]]))
+                else:
+                    found.update(_stock_codes("hkstock", [link["hk"]]))
+    # The marker closes the body (<!-- news_keyword_pub,stock,… --> inside
+    # #artibody on every page of the corpus).
+    for marker in [] if body is None else _KEYWORD_MARKERS(body):
+        parsed = _MARKER.search(marker.text or "")
+        if parsed is not None:
+            codes = parsed["codes"].split("&")
+            found.update(_stock_codes(parsed["kind"].lower(), codes))
+    return sorted(found)
+
+
+def _stock_codes(kind: str, codes: list[str]) -> list[str]:
+    """Codes of one market made canonical; what is no stock code is left out (a
+    marker of kind ``overseas_futures`` names futures, not stocks)."""
+    out = []
+    for code in (c.strip() for c in codes):
+        if kind == "stock" and _CN_CODE.fullmatch(code.lower()):
+            out.append(code.lower())
+        elif kind == "usstock" and _US_CODE.fullmatch(code.upper()):
+            out.append("us" + code.upper())
+        elif kind == "hkstock" and _HK_CODE.fullmatch(code):
+            out.append("hk" + code.zfill(5))
+    return out
 
 
 def find_body(root: etree._Element) -> etree._Element | None:
