@@ -204,14 +204,18 @@ def regular_or_absent(folder_fd: int, name: str) -> bool:
     return True
 
 
-def atomic_write(path: Path, data: bytes, *, root: Path | None = None) -> None:
+def atomic_write(
+    path: Path, data: bytes, *, root: Path | None = None, sync_folder: bool = True
+) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one.
 
     The bytes go to a new hidden temporary file (created exclusively, never
     through a link) in the same folder, are flushed and fsynced, then renamed over
-    ``path``; the folder is fsynced so the rename itself survives a power cut. On
-    any error the temporary file is removed. Below ``root`` (default: the file's
-    folder) no link is followed and none is written over.
+    ``path``; the folder is fsynced so the rename itself survives a power cut,
+    unless ``sync_folder`` is False: the caller then fsyncs it (``fsync_folder``),
+    once for a batch of files. On any error the temporary file is removed. Below
+    ``root`` (default: the file's folder) no link is followed and none is written
+    over.
     """
     base = path.parent if root is None else root
     base.mkdir(parents=True, exist_ok=True)
@@ -235,6 +239,20 @@ def atomic_write(path: Path, data: bytes, *, root: Path | None = None) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp, dir_fd=folder)
             raise
+        if sync_folder:
+            os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def fsync_folder(root: Path, relative: Path) -> None:
+    """Make the renames in the folder ``root/relative`` durable (reached as
+    ``atomic_write`` reaches it, never through a link); nothing if it is gone."""
+    try:
+        folder = open_folder(root, relative, create=False)
+    except FileNotFoundError:
+        return
+    try:
         os.fsync(folder)
     finally:
         os.close(folder)

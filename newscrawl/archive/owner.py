@@ -7,6 +7,14 @@ commands all use it, so the archive's rules live in one place:
 - a file and its index row agree at every instant (the index's two-phase write);
 - every change is journalled in the index in the transaction that makes it, so
   ``scrapy changes`` sees the work of runs that were killed;
+- durability comes per batch (group commit, ``commit``): the files of a batch are
+  written (temporary name, fsync, rename) as they come, each marked pending in the
+  index first; then, once per batch, the WARC file is fsynced, the folders the
+  renames touched are fsynced and the index commits every row, journal line and
+  version of the batch in one transaction. Only then does an article count as
+  archived (its ``committed`` callback runs: stats, log, hand-over). A process
+  killed before that leaves the batch's files pending, which the next run takes
+  as it takes any half-written article: it fetches them again;
 - nothing is written outside the archive folder, nor through a link in it;
 - an article whose file went missing is not "archived": the next run fetches it.
 """
@@ -14,9 +22,12 @@ commands all use it, so the archive's rules live in one place:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sqlite3
 import stat
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +36,7 @@ from newscrawl.archive.files import (
     NotAFileError,
     PathRules,
     atomic_write,
+    fsync_folder,
     remove_file,
 )
 from newscrawl.archive.index import (
@@ -51,7 +63,12 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
 
+logger = logging.getLogger(__name__)
+
 Change = Literal["created", "updated", "moved", "unchanged"]
+#: ARCHIVE_COMMIT_BATCH and ARCHIVE_COMMIT_INTERVAL's defaults (settings.py).
+COMMIT_BATCH = 50
+COMMIT_INTERVAL = 1.0
 #: What the archive says of a feed item: fetch it ("new", "changed", "missing"),
 #: or not ("current").
 Freshness = Literal["new", "changed", "missing", "current"]
@@ -64,6 +81,20 @@ class Stored:
     change: Change
     path: str  # archive-relative, '/'-separated
     old_path: str | None = None  # "moved": where it was
+
+
+@dataclass(slots=True)
+class Batch:
+    """What the next commit makes durable: index steps to run in one transaction,
+    folders to fsync, and what to do once it is durable."""
+
+    steps: list[Callable[[], None]] = field(default_factory=list)
+    folders: set[str] = field(default_factory=set)
+    #: Doc ids and aliases in it: reading one of them commits first.
+    doc_ids: set[str] = field(default_factory=set)
+    changed: list[tuple[Change, str]] = field(default_factory=list)
+    committed: list[Callable[[], None]] = field(default_factory=list)
+    articles: int = 0
 
 
 def sha256(data: bytes) -> str:
@@ -143,8 +174,21 @@ class Archive:
         run: str | None = None,
         warc_folder: Path | None = None,
         warc_max_size: int = DEFAULT_MAX_SIZE,
+        commit_batch: int = 1,
+        commit_interval: float = 0.0,
     ) -> None:
         self.root = root
+        #: Group commit: a batch is committed once it holds this many articles,
+        #: or this many seconds after its first change (``due``). 1: each
+        #: article is durable when ``store`` returns.
+        self.commit_batch = max(1, commit_batch)
+        self.commit_interval = commit_interval
+        self._batch = Batch()
+        #: When the oldest change not yet durable was made (monotonic), if any.
+        self._dirty_since: float | None = None
+        #: Called instead of raising when ``flush`` fails (the crawl's pipeline
+        #: reports it once and stops the run).
+        self.commit_failed: Callable[[OSError | sqlite3.Error], None] | None = None
         #: Where the raw capture goes (``ARCHIVE_WARC_DIR``).
         self.warc_folder = warc_folder or warc_dir(root)
         self.warc_max_size = warc_max_size
@@ -172,13 +216,23 @@ class Archive:
             settings.get("ARCHIVE_PATH_TEMPLATE") or DEFAULT_PATH_TEMPLATE,
             warc_folder=warc_dir(root, settings.get("ARCHIVE_WARC_DIR") or ""),
             warc_max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE", DEFAULT_MAX_SIZE),
+            commit_batch=settings.getint("ARCHIVE_COMMIT_BATCH", COMMIT_BATCH),
+            commit_interval=settings.getfloat(
+                "ARCHIVE_COMMIT_INTERVAL", COMMIT_INTERVAL
+            ),
         )
 
     # --- The index -------------------------------------------------------------------
 
     @property
     def index(self) -> ArchiveIndex:
-        """The archive's index, opened (and created) on first use."""
+        """The archive's index, opened (and created) on first use; the open batch
+        is committed first, so that a reader sees every article stored."""
+        if self._batch.steps:
+            self.commit()
+        return self._opened()
+
+    def _opened(self) -> ArchiveIndex:
         if self._index is None:
             self._index = ArchiveIndex.for_archive(self.root)
         return self._index
@@ -188,13 +242,91 @@ class Archive:
         return self._index is not None or index_path(self.root).exists()
 
     def close(self) -> None:
-        """Close the index and the WARC file being written."""
+        """Commit the open batch, close the WARC file being written and the index.
+
+        Called on the way out, after an error too: a batch that cannot be
+        committed then is said in one line (its articles stay pending: the next
+        run fetches them again), not raised over the error that matters.
+        """
+        try:
+            self.flush()
+        except (OSError, sqlite3.Error) as exc:
+            logger.error(
+                "The last articles written into %s were not committed (%s): the"
+                " next run fetches them again",
+                self.root,
+                exc,
+            )
+        finally:
+            if self._warc is not None:
+                self._warc.close()
+                self._warc = None
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+    # --- Group commit ----------------------------------------------------------------
+
+    def due(self) -> bool:
+        """Whether a change has waited ``commit_interval`` to be made durable."""
+        return (
+            self._dirty_since is not None
+            and time.monotonic() - self._dirty_since >= self.commit_interval
+        )
+
+    def commit(self) -> None:
+        """Make the open batch durable, then run its ``committed`` callbacks.
+
+        In this order: the WARC records its articles derive from, the folders
+        their files were renamed in, then the index in one synced transaction
+        (rows, journal, versions, aliases). A batch that fails is not retried:
+        its files stay pending in the index (OSError or sqlite3.Error raised).
+        """
+        batch, self._batch = self._batch, Batch()
+        self._dirty_since = None
         if self._warc is not None:
-            self._warc.close()
-            self._warc = None
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+            self._warc.sync()
+        for folder in sorted(batch.folders):
+            fsync_folder(self.root, Path(folder))
+        if batch.steps:
+            # The index's writes of each step join this one transaction.
+            with self._opened().transaction():
+                for step in batch.steps:
+                    step()
+        for change, path in batch.changed:
+            self.changed[change].append(path)
+        for committed in batch.committed:
+            committed()
+
+    @property
+    def pending(self) -> bool:
+        """Whether something waits to be made durable (``commit``)."""
+        return self._dirty_since is not None
+
+    def when_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once what was stored so far is durable: at the open
+        batch's commit, or now if nothing stored waits."""
+        if self._batch.steps:
+            self._batch.committed.append(callback)
+        else:
+            callback()
+
+    def flush(self) -> None:
+        """``commit``, a failure going to ``commit_failed`` when it is set."""
+        try:
+            self.commit()
+        except (OSError, sqlite3.Error) as exc:
+            if self.commit_failed is None:
+                raise
+            self.commit_failed(exc)
+
+    def _changed(self) -> None:
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
+
+    def _commit_if_in_batch(self, *doc_ids: str) -> None:
+        if not self._batch.doc_ids.isdisjoint(doc_ids):
+            self.commit()
 
     # --- Reading ---------------------------------------------------------------------
 
@@ -218,7 +350,9 @@ class Archive:
         """
         if not self.has_index():
             return "new"
-        row, archived_mtime = self.index.lookup(doc_id)
+        if doc_id in self._batch.doc_ids:
+            self.flush()
+        row, archived_mtime = self._opened().lookup(doc_id)
         if row is None or not row.archived:
             return "new"
         verdict, adopt = freshness(True, archived_mtime, feed_mtime)
@@ -231,7 +365,7 @@ class Archive:
     def has_missing(self) -> bool:
         """Whether an archived article's file is known to be missing (``reindex``
         marks them): the crawl then reads every feed page, to find it again."""
-        return self.has_index() and self.index.missing_count() > 0
+        return self.has_index() and self._opened().missing_count() > 0
 
     def archived_ids(self) -> Iterator[tuple[str, int | None]]:
         """(doc id, feed mtime) of every article a crawl may skip: archived, with
@@ -257,24 +391,30 @@ class Archive:
         alias: str | None = None,
         alias_mtime: int | None = None,
         version: Version | None = None,
+        committed: Callable[[Stored], None] | None = None,
     ) -> Stored:
-        """Write ``data`` as the file of ``row`` (path, title … set; hash ignored).
+        """Write ``data`` as the file of ``row`` (path, title … set; hash ignored),
+        in the open batch: durable, and ``committed`` called, once the batch is
+        committed (at the latest when ``store`` returns if the batch is full).
 
         Unchanged bytes are not rewritten: only the feed's mtime is noted. An
         article whose path changed (its day, its channel) moves: the new file is
         written, then the old one removed, and the journal says "moved".
         ``alias``: the doc id the feed listed, whose page redirected to this one.
-        ``version``: the capture the bytes were derived from (its record must be
-        durable already), recorded with the file's hash in the same transaction.
+        ``version``: the capture the bytes were derived from, recorded with the
+        file's hash (its record is made durable before the batch's index commit).
 
         Raises NotAFileError when a folder or a link stands in the way (that
         article cannot be written; the next can), OSError or sqlite3.Error when
-        the disk refuses.
+        the disk refuses (the batch's commit included: nothing of it counts).
         """
+        # The same article twice in a batch: the first is made durable first.
+        self._commit_if_in_batch(row.doc_id, *([alias] if alias else []))
         digest = sha256(data)
-        index = self.index
+        index = self._opened()
         old = index.get(row.doc_id)
         self.fence()
+        hashed = _hashed(version, digest)
         if (
             old is not None
             and old.archived
@@ -282,12 +422,23 @@ class Archive:
             and old.path == row.path
             and self.has_file(row.path)
         ):
-            index.saw(row.doc_id, row.url, row.feed_mtime, _hashed(version, digest))
+            doc_id, url, mtime = row.doc_id, row.url, row.feed_mtime
+            self._batch.steps.append(lambda: index.saw(doc_id, url, mtime, hashed))
             stored = Stored("unchanged", row.path)
         else:
-            stored = self._write(old, row, data, digest, _hashed(version, digest))
+            stored = self._write(old, row, data, digest, hashed)
+        batch = self._batch
+        batch.doc_ids.add(row.doc_id)
         if alias is not None and alias != row.doc_id:
-            index.alias(alias, row.doc_id, alias_mtime)
+            batch.doc_ids.add(alias)
+            target = row.doc_id
+            batch.steps.append(lambda: index.alias(alias, target, alias_mtime))
+        if committed is not None:
+            batch.committed.append(lambda: committed(stored))
+        batch.articles += 1
+        self._changed()
+        if batch.articles >= self.commit_batch or self.due():
+            self.commit()
         return stored
 
     def _write(
@@ -298,8 +449,10 @@ class Archive:
         digest: str,
         version: Version | None,
     ) -> Stored:
-        self.index.begin_write(row.doc_id, row.url, row.path, digest)
-        atomic_write(self.root / row.path, data, root=self.root)
+        index = self._opened()
+        index.begin_write(row.doc_id, row.url, row.path, digest)
+        atomic_write(self.root / row.path, data, root=self.root, sync_folder=False)
+        self._batch.folders.add(str(Path(row.path).parent))
         moved_from = None
         if old is not None and old.archived and old.path != row.path:
             # The article moved (its date or channel changed): the old file goes
@@ -314,30 +467,34 @@ class Archive:
             if moved_from
             else "updated"
         )
-        self.index.finish_write(
-            IndexRow(
-                doc_id=row.doc_id,
-                url=row.url,
-                path=row.path,
-                title=row.title,
-                published=row.published,
-                feed_mtime=row.feed_mtime,
-                sha256=digest,
-            ),
-            now=utc_now(),
-            run=self.run,
-            change=change,
-            old_path=moved_from,
-            version=version,
+        finished = IndexRow(
+            doc_id=row.doc_id,
+            url=row.url,
+            path=row.path,
+            title=row.title,
+            published=row.published,
+            feed_mtime=row.feed_mtime,
+            sha256=digest,
         )
-        self.changed[change].append(row.path)
+        now, run = utc_now(), self.run
+        self._batch.steps.append(
+            lambda: index.finish_write(
+                finished,
+                now=now,
+                run=run,
+                change=change,
+                old_path=moved_from,
+                version=version,
+            )
+        )
+        self._batch.changed.append((change, row.path))
         return Stored(change, row.path, moved_from)
 
     def adopt(self, doc_id: str, url: str, feed_mtime: int | None) -> None:
         """Note the feed's mtime of an archived article that has none (reindexed)."""
-        row, _ = self.index.lookup(doc_id)
+        row, _ = self._opened().lookup(doc_id)
         if row is not None and row.doc_id == doc_id:
-            self.index.saw(doc_id, url, feed_mtime)
+            self._opened().saw(doc_id, url, feed_mtime)
 
     def forget(self, doc_id: str) -> IndexRow | None:
         """Drop an article on purpose: its row, its aliases and its file; journalled
@@ -356,11 +513,12 @@ class Archive:
     ) -> Capture:
         """Write one fetch into the WARC files, durably, before anything derived
         from it is stored. A payload equal to the URL's last capture is a revisit.
-        OSError when the disk refuses."""
+        OSError when the disk refuses. Durable with the batch (``commit``)."""
+        self._changed()
         if self._warc is None:
             previous: dict[str, tuple[str, str]] = {}
             if self.has_index():
-                for version in self.index.versions():
+                for version in self._opened().versions():
                     previous[version.url] = (
                         version.payload_digest,
                         _warc_date(version),
@@ -400,12 +558,12 @@ class Archive:
         self, channel: str, day: str, total: int, doc_ids: list[str]
     ) -> None:
         """Note a page of the feed's window of ``day``: its total and its items."""
-        self.index.record_window(channel, day, total, doc_ids, utc_now())
+        self._opened().record_window(channel, day, total, doc_ids, utc_now())
 
     def note_outcome(self, doc_id: str, outcome: str | None) -> None:
         """A listed item failed ('failed'), was refused ('dropped'), or neither."""
         if self.has_index():
-            self.index.note_outcome(doc_id, outcome)
+            self._opened().note_outcome(doc_id, outcome)
 
     def complete_days(self, channel: str) -> set[str]:
         """The days of ``channel`` whose every item is archived."""
@@ -436,7 +594,9 @@ class Archive:
     ) -> None:
         """Append this session's line to the runs log: its id (as in the journal),
         start, end, exit status, counts and the paths it created, updated and moved;
-        then start a new session (a writer records one per batch)."""
+        then start a new session (a writer records one per batch). The open batch
+        is committed first: the line names only what is durable."""
+        self.commit()
         state_dir(self.root, create=True)
         append_run(
             self.root,

@@ -3,9 +3,12 @@
 Workers hand finished articles over through Redis (handoff.py); the writer takes
 them one at a time and runs the project's own ArchivePipeline on each, writing
 through the same archive owner (newscrawl/archive/owner.py) as a single-machine
-run: the same exporter, atomic writes, index, journal and runs log. After
-each durable write it publishes the doc id and feed mtime in the ``archived``
-hash, which workers read to skip what is archived without fetching it.
+run: the same exporter, atomic writes, index, journal and runs log, and the
+same group commit (``ARCHIVE_COMMIT_BATCH``, ``ARCHIVE_COMMIT_INTERVAL``). Once an
+article's batch is durable, and not before, it publishes the doc id and feed mtime
+in the ``archived`` hash, which workers read to skip what is archived without
+fetching it, and acknowledges the hand-over: a writer killed before that leaves
+the batch's hand-overs taken, and the next writer writes them again.
 
 One writer per archive: the archive's lock (as a crawl holds it) on its machine,
 and a claim in Redis against a writer of another archive on another machine
@@ -15,7 +18,8 @@ still its own) and writes nothing if it is not (WriterClaimLostError); it
 publishes a written article in the ``archived`` hash in the same script as
 another such check. What remains: a writer frozen for longer than the claim lasts
 (``REDIS_WORKER_TIMEOUT``) between that check and the end of the file's write
-(a rename and two fsyncs) still completes that one write.
+(a rename and an fsync) still completes that one write; it is published only by
+a writer that still holds the claim.
 """
 
 from __future__ import annotations
@@ -113,6 +117,8 @@ class ArchiveWriter:
         self._release = client.register_script(_RELEASE)
         self._hold = client.register_script(_HOLD)
         self._claimed_at = 0.0
+        #: Hand-overs whose articles are durable, to publish and acknowledge.
+        self._durable: list[tuple[bytes, list[tuple[str, int | None]]]] = []
         # Every write into the archive checks the claim first (the module docstring).
         self.archive.fence = self.hold
         self._unfinished = (self.root / STATE_DIR / UNFINISHED_NAME).exists()
@@ -229,6 +235,7 @@ class ArchiveWriter:
             )
         for message in taken:
             self.write(message)
+        self.commit()
         return len(taken)
 
     def serve(self, *, drain: bool) -> None:
@@ -237,14 +244,39 @@ class ArchiveWriter:
             if time.monotonic() - self._claimed_at > self.ttl_ms / 3000:
                 self.claim()
             self.mirror_unfinished()
-            message = self.handoff.take(0 if drain else POLL)
+            wait = POLL
+            if self.archive.pending:
+                wait = min(POLL, max(self.archive.commit_interval, 0.01))
+            message = self.handoff.take(0 if drain else wait)
             if message is None:
-                # Nothing waits: a good moment to tell downstream tools what changed.
+                # Nothing waits: a good moment to make the batch durable and tell
+                # downstream tools what changed.
+                self.commit()
                 self.record()
                 if drain:
                     return
                 continue
             self.write(message)
+            if self.archive.due():
+                self.commit()
+        self.commit()
+
+    def commit(self) -> None:
+        """Make the open batch durable, then publish and acknowledge its articles."""
+        try:
+            self.archive.commit()
+        except (OSError, sqlite3.Error) as exc:
+            raise ArchiveUnwritableError(
+                f"cannot write into the archive {self.root} ({exc}); the last"
+                " articles wait in Redis"
+            ) from exc
+        self.acknowledge()
+
+    def acknowledge(self) -> None:
+        """Publish and acknowledge the hand-overs whose batch is durable."""
+        durable, self._durable = self._durable, []
+        for message, entries in durable:
+            self.done(message, entries)
 
     def write(self, message: bytes) -> None:
         """Archive one taken message, then mark it done; a bad one is set aside.
@@ -295,7 +327,9 @@ class ArchiveWriter:
         entries = [(decoded.doc_id, decoded.feed_mtime)]
         if decoded.listed_doc_id and decoded.listed_doc_id != decoded.doc_id:
             entries.append((decoded.listed_doc_id, decoded.listed_feed_mtime))
-        self.done(message, entries)
+        # Published and acknowledged once its batch is durable (``commit``).
+        self.archive.when_committed(lambda: self._durable.append((message, entries)))
+        self.acknowledge()
 
     def done(self, message: bytes, entries: list[tuple[str, int | None]]) -> None:
         """``message`` is in the archive: publish ``entries`` (doc id, mtime) and
@@ -346,8 +380,10 @@ class ArchiveWriter:
         """Append what was written since the last record to the runs log, if any.
 
         Workers keep no record; the writer's lines (through the archive owner, as
-        a crawl's) let ``scrapy changes`` tell downstream tools what changed.
+        a crawl's) let ``scrapy changes`` tell downstream tools what changed. The
+        open batch is committed first: only what is durable is counted.
         """
+        self.archive.commit()
         totals = self._totals()
         counts = {k: n - self._base[k] for k, n in totals.items()}
         if not any(counts.values()):
