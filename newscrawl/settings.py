@@ -51,7 +51,8 @@ ARCHIVE_PATH_TEMPLATE = DEFAULT_PATH_TEMPLATE
 # committed once it holds this many articles, or this many seconds after its first,
 # and at the end of the run; an article counts as archived (stats, `changes`, the
 # run record, the distributed hand-over) only then. A kill -9 re-fetches at most
-# the open batch, and loses nothing. 1: every article durable on its own.
+# the open batch, and loses nothing. Batch 1: every article durable on its own;
+# interval 0: no time limit.
 ARCHIVE_COMMIT_BATCH = 50
 ARCHIVE_COMMIT_INTERVAL = 1.0
 

@@ -179,8 +179,8 @@ class Archive:
     ) -> None:
         self.root = root
         #: Group commit: a batch is committed once it holds this many articles,
-        #: or this many seconds after its first change (``due``). 1: each
-        #: article is durable when ``store`` returns.
+        #: or this many seconds after its first change (``due``; 0: no time
+        #: limit). 1: each article is durable when ``store`` returns.
         self.commit_batch = max(1, commit_batch)
         self.commit_interval = commit_interval
         self._batch = Batch()
@@ -271,6 +271,7 @@ class Archive:
         """Whether a change has waited ``commit_interval`` to be made durable."""
         return (
             self._dirty_since is not None
+            and self.commit_interval > 0
             and time.monotonic() - self._dirty_since >= self.commit_interval
         )
 
