@@ -151,7 +151,9 @@ def kill_at(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
         raise Killed
 
     if target == "atomic_write":
-        monkeypatch.setattr(owner_module, "atomic_write", die)
+        # The owner writes a file in two halves (files.prepare_write): the kill
+        # falls before the first.
+        monkeypatch.setattr(owner_module, "prepare_write", die)
     else:
         monkeypatch.setattr(ArchiveIndex, target, die)
 

@@ -626,6 +626,8 @@ def test_a_kill_mid_batch_loses_nothing_and_refetches_at_most_that_batch(
     finally:
         crawl.send_signal(signal.SIGKILL)
         crawl.wait(timeout=60)
+        fetched = set(replica.article_requests())
+        replica.faults.clear()
     committed = archived_count(archive)
     # Two batches are durable; the third was being written: its files are on
     # disk, pending in the index, not archived.
@@ -637,8 +639,6 @@ def test_a_kill_mid_batch_loses_nothing_and_refetches_at_most_that_batch(
         assert (rows[doc_id].sha256, rows[doc_id].path) == (old.sha256, old.path)
     assert all((archive / p).read_bytes() == data for p, data in old_files.items())
 
-    fetched = set(replica.article_requests())
-    replica.faults.clear()
     replica.clear_log()
     run = run_crawl(replica.feed_url, archive)
 
@@ -653,4 +653,40 @@ def test_a_kill_mid_batch_loses_nothing_and_refetches_at_most_that_batch(
     assert len(articles(archive)) == ARTICLES + len(added)
     assert archived_count(archive) == ARTICLES + len(added)
     assert all(r.archived and r.pending_path is None for r in index_rows(archive))
+    assert_verified(archive)
+
+
+def test_a_slow_batch_is_committed_on_its_time_limit(
+    replica: Replica, archive: Path
+) -> None:
+    added = add_generated(
+        replica.site, 20, seed=SEED + 10, start=DEFAULT_START + 8 * GENERATED_INTERVAL
+    )
+    for article in added:
+        replica.faults[article.path] = Fault(delay=0.2)
+    # A batch no run fills: only its time limit commits anything before the end.
+    settings = {
+        "ARCHIVE_COMMIT_BATCH": "1000",
+        "ARCHIVE_COMMIT_INTERVAL": "0.2",
+        "CONCURRENT_REQUESTS": "2",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
+    }
+    crawl = subprocess.Popen(
+        crawl_command(replica.feed_url, archive, settings=settings),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert crawl.stderr is not None
+    try:
+        for line in crawl.stderr:
+            if " INFO: Archived " in line:
+                break
+    finally:
+        crawl.send_signal(signal.SIGKILL)
+        crawl.communicate(timeout=60)
+        replica.faults.clear()
+    assert crawl.returncode == -signal.SIGKILL
+    assert ARTICLES < archived_count(archive) < ARTICLES + len(added)
     assert_verified(archive)

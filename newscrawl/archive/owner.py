@@ -27,6 +27,7 @@ import os
 import sqlite3
 import stat
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from newscrawl.archive.files import (
     NotAFileError,
     PathRules,
-    atomic_write,
     fsync_folder,
+    prepare_write,
     remove_file,
 )
 from newscrawl.archive.index import (
@@ -69,6 +70,9 @@ Change = Literal["created", "updated", "moved", "unchanged"]
 #: ARCHIVE_COMMIT_BATCH and ARCHIVE_COMMIT_INTERVAL's defaults (settings.py).
 COMMIT_BATCH = 50
 COMMIT_INTERVAL = 1.0
+#: Files fsynced side by side: the file system (ext4's journal) commits fsyncs
+#: that wait together in one go, where one after the other each costs a commit.
+SYNC_THREADS = 8
 #: What the archive says of a feed item: fetch it ("new", "changed", "missing"),
 #: or not ("current").
 Freshness = Literal["new", "changed", "missing", "current"]
@@ -89,6 +93,10 @@ class Batch:
     folders to fsync, and what to do once it is durable."""
 
     steps: list[Callable[[], None]] = field(default_factory=list)
+    #: Each file's fsync and rename, running (``Archive._syncing``).
+    files: list[Future[None]] = field(default_factory=list)
+    #: The old files of moved articles: removed once the new ones are renamed.
+    moved: list[str] = field(default_factory=list)
     folders: set[str] = field(default_factory=set)
     #: Doc ids and aliases in it: reading one of them commits first.
     doc_ids: set[str] = field(default_factory=set)
@@ -184,6 +192,11 @@ class Archive:
         self.commit_batch = max(1, commit_batch)
         self.commit_interval = commit_interval
         self._batch = Batch()
+        #: Whether each file's fsync and rename may end after ``store`` returned
+        #: (by the batch's commit): ``rebuild``, which writes files as fast as
+        #: it derives them. A crawl's file is in place when ``store`` returns.
+        self.files_together = False
+        self._syncing: ThreadPoolExecutor | None = None
         #: When the oldest change not yet durable was made (monotonic), if any.
         self._dirty_since: float | None = None
         #: Called instead of raising when ``flush`` fails (the crawl's pipeline
@@ -258,6 +271,9 @@ class Archive:
                 exc,
             )
         finally:
+            if self._syncing is not None:
+                self._syncing.shutdown()
+                self._syncing = None
             if self._warc is not None:
                 self._warc.close()
                 self._warc = None
@@ -287,6 +303,12 @@ class Archive:
         self._dirty_since = None
         if self._warc is not None:
             self._warc.sync()
+        # Every file's fsync and rename ends (the first error raised after).
+        failed = [e for e in (f.exception() for f in batch.files) if e is not None]
+        if failed:
+            raise failed[0]
+        for path in batch.moved:
+            remove_file(self.root, Path(path))
         for folder in sorted(batch.folders):
             fsync_folder(self.root, Path(folder))
         if batch.steps:
@@ -452,14 +474,22 @@ class Archive:
     ) -> Stored:
         index = self._opened()
         index.begin_write(row.doc_id, row.url, row.path, digest)
-        atomic_write(self.root / row.path, data, root=self.root, sync_folder=False)
+        # Written now (a disk that refuses the bytes fails this article), fsynced
+        # and renamed (now, or beside the batch's other files); folders at commit.
+        finish = prepare_write(self.root / row.path, data, root=self.root)
+        if self.files_together:
+            if self._syncing is None:
+                self._syncing = ThreadPoolExecutor(SYNC_THREADS, "newscrawl-fsync")
+            self._batch.files.append(self._syncing.submit(finish, False))
+        else:
+            finish(False)
         self._batch.folders.add(str(Path(row.path).parent))
         moved_from = None
         if old is not None and old.archived and old.path != row.path:
             # The article moved (its date or channel changed): the old file goes
-            # before the row says so; meanwhile the row's pending path names the
-            # new one.
-            remove_file(self.root, Path(old.path))
+            # once the new one is renamed, before the row says so; meanwhile the
+            # row's pending path names the new one.
+            self._batch.moved.append(old.path)
             moved_from = old.path
         change: Change = (
             "created"

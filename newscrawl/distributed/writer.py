@@ -244,14 +244,15 @@ class ArchiveWriter:
             if time.monotonic() - self._claimed_at > self.ttl_ms / 3000:
                 self.claim()
             self.mirror_unfinished()
-            wait = POLL
-            if self.archive.pending:
-                wait = min(POLL, max(self.archive.commit_interval, 0.01))
-            message = self.handoff.take(0 if drain else wait)
+            # With a batch open, only a hand-over already waiting joins it.
+            message = self.handoff.take(0 if drain or self.archive.pending else POLL)
             if message is None:
-                # Nothing waits: a good moment to make the batch durable and tell
-                # downstream tools what changed.
-                self.commit()
+                if self.archive.pending:
+                    # Nothing waits: the batch is as big as it gets; commit it,
+                    # so workers learn at once what is archived.
+                    self.commit()
+                    continue
+                # A good moment to tell downstream tools what changed.
                 self.record()
                 if drain:
                     return
@@ -293,6 +294,7 @@ class ArchiveWriter:
         try:
             if isinstance(decoded, Seen):
                 self.adopt(decoded, message)
+                self.acknowledge()
                 return
             if decoded.fetch is not None:
                 # The raw fetch first, durably, as a single-machine crawl does:
