@@ -294,10 +294,12 @@ class Archive:
     def commit(self) -> None:
         """Make the open batch durable, then run its ``committed`` callbacks.
 
-        In this order: the WARC records its articles derive from, the folders
-        their files were renamed in, then the index in one synced transaction
-        (rows, journal, versions, aliases). A batch that fails is not retried:
-        its files stay pending in the index (OSError or sqlite3.Error raised).
+        In this order: the WARC records its articles derive from; the files'
+        fsyncs and renames still running (``files_together``); the old files of
+        moved articles; the folders their files were renamed in; then the index
+        in one synced transaction (rows, journal, versions, aliases). A batch
+        that fails is not retried: its files stay pending in the index (OSError
+        or sqlite3.Error raised), as a killed run leaves them.
         """
         batch, self._batch = self._batch, Batch()
         self._dirty_since = None
