@@ -11,7 +11,10 @@
 2. Disk: the WARC bytes per article page and per feed page of the capturing crawl.
 3. ``scrapy rebuild``'s speed over that archive, in process: unchanged code
    (every article re-derived and compared), and every file missing (re-derived
-   and written through the archive owner).
+   and written through the archive owner, with its group commit as
+   ``scrapy rebuild`` has it: ``ARCHIVE_COMMIT_BATCH``, ``ARCHIVE_COMMIT_INTERVAL``);
+   articles/s and CPU per article (this process and its fork pool).
+   ``--only rebuild``: one capturing crawl to make the archive, then this alone.
 4. Redis memory per waiting hand-over (distributed mode), on a real redis-server:
    an article with its raw fetch, and a feed page's raw fetch. Alone, over an
    archive a capturing crawl wrote: ``--handover ARCHIVE``.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,7 +37,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from benchmarks.crawl import Run, crawl_argv
 from newscrawl.archive.files import DEFAULT_PATH_TEMPLATE
-from newscrawl.archive.owner import Archive
+from newscrawl.archive.owner import COMMIT_BATCH, COMMIT_INTERVAL, Archive
 from newscrawl.archive.rebuild import rebuild
 from newscrawl.archive.warc import fetch_to_json, warc_dir, warc_files
 from newscrawl.sina.channels import DEFAULT_CHANNELS, load_channels
@@ -99,29 +103,92 @@ def disk(archive: Path) -> dict[str, float]:
     return {k: statistics.mean(v) for k, v in sizes.items() if v}
 
 
-def rebuild_speed(archive: Path, repeat: int) -> dict[str, float]:
+def cpu_seconds() -> float:
+    """CPU (user + sys) of this process and of its children waited for (the
+    rebuild's fork pool is, when it ends)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def rebuild_speed(
+    archive: Path, repeat: int, batch: int = COMMIT_BATCH
+) -> dict[str, float]:
+    """Medians: articles/s and ms of CPU per article, unchanged and restoring."""
     channels = load_channels(DEFAULT_CHANNELS)
-    results: dict[str, list[float]] = {"unchanged": [], "restore": []}
+    results: dict[str, list[float]] = {
+        "unchanged": [],
+        "restore": [],
+        "unchanged_cpu_ms": [],
+        "restore_cpu_ms": [],
+    }
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="newscrawl-rebuild-") as folder:
             copy = Path(folder) / "archive"
             shutil.copytree(archive, copy)
-            owner = Archive(copy, DEFAULT_PATH_TEMPLATE)
+            owner = Archive(
+                copy,
+                DEFAULT_PATH_TEMPLATE,
+                commit_batch=batch,
+                commit_interval=COMMIT_INTERVAL,
+            )
             try:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), cpu_seconds()
                 report = rebuild(owner, channels)
+                owner.commit()
                 seconds = time.perf_counter() - started
                 results["unchanged"].append(report.same / seconds)
+                results["unchanged_cpu_ms"].append(
+                    (cpu_seconds() - cpu) / report.same * 1000
+                )
                 for path in copy.rglob("*.md"):
                     if not path.relative_to(copy).parts[0].startswith("."):
                         path.unlink()
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), cpu_seconds()
                 report = rebuild(owner, channels)
+                owner.commit()
                 seconds = time.perf_counter() - started
                 results["restore"].append(len(report.appeared) / seconds)
+                results["restore_cpu_ms"].append(
+                    (cpu_seconds() - cpu) / len(report.appeared) * 1000
+                )
             finally:
                 owner.close()
+    for name in ("unchanged", "restore"):
+        print(
+            f"  rebuild {name}: "
+            + ", ".join(f"{v:.0f}" for v in sorted(results[name]))
+            + " articles/s"
+        )
     return {k: statistics.median(v) for k, v in results.items()}
+
+
+def print_rebuild(speed: dict[str, float]) -> None:
+    print(
+        f"  rebuild: {speed['unchanged']:.0f} articles/s unchanged"
+        f" ({speed['unchanged_cpu_ms']:.1f} ms CPU per article),"
+        f" {speed['restore']:.0f} articles/s restoring every file"
+        f" ({speed['restore_cpu_ms']:.1f} ms CPU per article);"
+        f" load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+def rebuild_only(articles: int, repeat: int, batch: int) -> None:
+    """One capturing crawl of the replica, then the rebuild's speed over it."""
+    replica, feed = start_replica(articles)
+    keep = Path(tempfile.mkdtemp(prefix="newscrawl-capture-"))
+    try:
+        crawl("capture on", "sina_finance", feed, articles + 3, keep / "archive")
+    finally:
+        replica.terminate()
+        replica.wait()
+    try:
+        print(f"{articles + 3} articles, {repeat} rebuilds each, medians:")
+        print_rebuild(rebuild_speed(keep / "archive", repeat, batch))
+    finally:
+        shutil.rmtree(keep)
 
 
 def handover_memory(archive: Path, count: int = 200) -> dict[str, float] | None:
@@ -220,11 +287,23 @@ def main(argv: list[str] | None = None) -> None:
         metavar="ARCHIVE",
         help="only measure the hand-overs (4.), from this capturing archive",
     )
+    parser.add_argument(
+        "--only", choices=["rebuild"], help="only this part (after one crawl)"
+    )
+    parser.add_argument(
+        "--commit-batch",
+        type=int,
+        default=COMMIT_BATCH,
+        help="the rebuild's ARCHIVE_COMMIT_BATCH (1: every file committed alone)",
+    )
     args = parser.parse_args(argv)
     if args.handover:
         memory = handover_memory(args.handover)
         if memory:
             print_handover(memory)
+        return
+    if args.only == "rebuild":
+        rebuild_only(args.articles, args.repeat, args.commit_batch)
         return
     replica, feed = start_replica(args.articles)
     # The replica serves its fixture pages too: the feed lists them all.
@@ -275,11 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = disk(archive)
     print(f"  WARC per article page: {sizes['article'] / 1024:.1f} KB")
     print(f"  WARC per feed page:    {sizes['feed'] / 1024:.1f} KB")
-    speed = rebuild_speed(archive, args.repeat)
-    print(
-        f"  rebuild: {speed['unchanged']:.0f} articles/s unchanged,"
-        f" {speed['restore']:.0f} articles/s restoring every file"
-    )
+    print_rebuild(rebuild_speed(archive, args.repeat, args.commit_batch))
     memory = handover_memory(archive)
     if memory:
         print_handover(memory)

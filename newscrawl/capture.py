@@ -3,8 +3,9 @@
 A downloader middleware placed after HttpCompressionMiddleware (590) in the order
 responses travel, i.e. with a larger number: it sees each response as the server
 sent it, still gzip-encoded, before Scrapy decompresses it. The record is written
-through the archive owner, durably, before the response goes on: the article the
-spider reads from it can only be stored after its capture is on disk.
+through the archive owner before the response goes on, and made durable with the
+batch of the group commit, before the index rows of that batch: the article the
+spider reads from it counts as archived only once its capture is on disk.
 
 A disk that refuses a record stops the run as a refused article file does (one
 ERROR line, ``archive/failed/<errno>``, exit status 7); the response is dropped,

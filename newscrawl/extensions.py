@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -118,6 +119,14 @@ class RunOutcome:
     def close(self, reason: str) -> None:
         """Decide the exit status, log the summary line, append the run record."""
         self.closed = True
+        if self.archive is not None:
+            # The last batch counts once durable (the pipeline commits it when
+            # the spider closes; a forced stop never closes the spider).
+            try:
+                self.archive.flush()
+            except (OSError, sqlite3.Error) as exc:
+                self.stats.inc_value("archive/failed")
+                logger.error("Cannot commit into %s: %s", self.archive.root, exc)
         counts = self.counts()
         self.exit_status = self.decide(counts, reason)
         self.stats.set_value("run/exit_status", int(self.exit_status))

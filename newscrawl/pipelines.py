@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
+from twisted.internet import task
 
 from newscrawl.archive.files import NotAFileError, UnsafePathError
 from newscrawl.archive.index import ArticleMeta, IndexRow, free_space
@@ -65,7 +66,10 @@ class ArchivePipeline:
     """Writes each article into the archive through its owner (archive/owner.py).
 
     The path comes from ``ARCHIVE_PATH_TEMPLATE``; the bytes from the exporter. An
-    article whose file already holds the same bytes is not rewritten.
+    article whose file already holds the same bytes is not rewritten. Articles are
+    made durable in batches (the owner's group commit: ``ARCHIVE_COMMIT_BATCH``
+    articles or ``ARCHIVE_COMMIT_INTERVAL`` seconds, and at the end of the run);
+    each is counted, logged and signalled only once its batch is.
 
     A write the disk refuses (full, read-only, …) stops the run: the next write
     would meet the same disk. The write leaves no partial file and the index keeps
@@ -85,6 +89,7 @@ class ArchivePipeline:
         self.stats = stats
         self.archive = archive
         self.log_articles = log_articles
+        archive.commit_failed = self.commit_failed
         #: Why the archive cannot be written, once a write failed.
         self.failure: str | None = None
         #: Called once when a write failed: stops the run (Scrapy's engine).
@@ -123,7 +128,22 @@ class ArchivePipeline:
         pipeline.on_archived = archived
         return pipeline
 
+    def open_spider(self) -> None:
+        # A batch that fills slowly is committed after ARCHIVE_COMMIT_INTERVAL.
+        if self.archive.commit_batch > 1:
+            self._ticks = task.LoopingCall(self.commit_due)
+            self._ticks.start(max(self.archive.commit_interval / 2, 0.05), now=False)
+
+    def commit_due(self) -> None:
+        """Commit the open batch if it waited ``ARCHIVE_COMMIT_INTERVAL``."""
+        if self.archive.due():
+            self.archive.flush()
+
     def close_spider(self) -> None:
+        ticks = getattr(self, "_ticks", None)
+        if ticks is not None and ticks.running:
+            ticks.stop()
+        self.archive.flush()
         self.archive.close()
 
     def process_item(self, item: Any) -> Any:
@@ -138,16 +158,17 @@ class ArchivePipeline:
         except UnsafePathError as exc:
             self.stats.inc_value("archive/dropped/unsafe_path")
             raise DropItem(f"unsafe archive path for {adapter['url']}: {exc}") from exc
-        path = row.path
+        path, url = row.path, adapter["url"]
         capture = adapter.get("capture")
         found = Capture.from_dict(json.loads(capture)) if capture else None
         try:
-            stored = self.archive.store(
+            self.archive.store(
                 row,
                 export(item, self.archive.extra_fields),
                 alias=adapter.get("listed_doc_id"),
                 alias_mtime=adapter.get("listed_feed_mtime"),
                 meta=article_meta(item),
+                committed=lambda stored: self.archived(stored, url),
                 # A revisit holds no payload: the version is the record it repeats.
                 version=None
                 if found is None or found.revisit
@@ -161,19 +182,40 @@ class ArchivePipeline:
                 log_level="ERROR",
             ) from exc
         except (OSError, sqlite3.Error) as exc:
-            self.failure = _disk_error(exc)
-            self.stats.inc_value("archive/failed")
-            self.stats.inc_value(f"archive/failed/{self.failure}")
-            self.on_failure()
+            self.fail(exc)
             raise DropItem(
                 f"cannot write {path} in the archive {self.archive.root}"
                 f" ({self.failure}: {_reason(exc)}{self.free_space()});"
                 " stopping the run",
                 log_level="ERROR",
             ) from exc
+        return item
+
+    def fail(self, exc: OSError | sqlite3.Error) -> None:
+        """The disk refused a write or a batch's commit: the run stops."""
+        self.failure = _disk_error(exc)
+        self.stats.inc_value("archive/failed")
+        self.stats.inc_value(f"archive/failed/{self.failure}")
+        self.on_failure()
+
+    def commit_failed(self, exc: OSError | sqlite3.Error) -> None:
+        """A batch's commit failed outside ``process_item`` (its time limit, the
+        end of the run): one ERROR line; none of its articles counts."""
+        self.fail(exc)
+        logger.error(
+            "cannot commit the last articles into the archive %s (%s: %s%s);"
+            " stopping the run (the next run fetches them again)",
+            self.archive.root,
+            self.failure,
+            _reason(exc),
+            self.free_space(),
+        )
+
+    def archived(self, stored: Stored, url: str) -> None:
+        """``stored`` is durable (its batch committed): count, log, signal it."""
         if stored.change == "unchanged":
             self.stats.inc_value("archive/skipped/unchanged")
-            return item
+            return
         self.stats.inc_value(
             "archive/written" if stored.change == "created" else "archive/updated"
         )
@@ -186,10 +228,9 @@ class ArchivePipeline:
                 stored.path
                 if stored.old_path is None
                 else f"{stored.old_path} -> {stored.path}",
-                adapter["url"],
+                url,
             )
         self.on_archived(stored)
-        return item
 
     def free_space(self) -> str:
         """ ", N KiB free" after a full disk: the operator's next step; else ""."""

@@ -4,6 +4,7 @@ dies; the journal, aliases, missing files, links and folders in the way."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -154,7 +155,9 @@ def kill_at(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
         raise Killed
 
     if target == "atomic_write":
-        monkeypatch.setattr(owner_module, "atomic_write", die)
+        # The owner writes a file in two halves (files.prepare_write): the kill
+        # falls before the first.
+        monkeypatch.setattr(owner_module, "prepare_write", die)
     else:
         monkeypatch.setattr(ArchiveIndex, target, die)
 
@@ -298,3 +301,102 @@ def test_a_revisit_is_found_in_the_index_not_in_memory(tmp_path: Path) -> None:
     assert record.rec_headers.get_header("WARC-Refers-To-Date").startswith(
         capture.fetched[:19]
     )
+
+
+# --- Group commit ----------------------------------------------------------------
+
+
+def other(n: int) -> IndexRow:
+    doc_id = f"ikmvwzxq000010{n}"
+    return IndexRow(
+        doc_id=doc_id,
+        url=f"https://finance.sina.com.cn/china/gncj/2021-04-20/doc-{doc_id}.shtml",
+        path=f"金融/新浪财经/新浪财经－国內/2021-04-20-{doc_id}.md",
+        title="工信部：将开展专项整治行动",
+        published="2021-04-20T11:51:38+00:00",
+        feed_mtime=100,
+    )
+
+
+def archived_rows(root: Path) -> dict[str, IndexRow]:
+    """The rows another reader (``verify``, the next run) sees as archived."""
+    index = ArchiveIndex.for_archive(root)
+    try:
+        return {r.doc_id: r for r in index.rows() if r.archived}
+    finally:
+        index.close()
+
+
+def test_a_batch_counts_once_committed(tmp_path: Path) -> None:
+    batched = Archive(tmp_path, DEFAULT_PATH_TEMPLATE, commit_batch=3)
+    done: list[Stored] = []
+    try:
+        for n in range(2):
+            batched.store(other(n), article(str(n)), committed=done.append)
+        # Written and pending, not archived: no callback, no row, no journal.
+        assert [p.name for p in tmp_path.rglob("*.md")] != []
+        assert done == [] and archived_rows(tmp_path) == {}
+        assert batched.changed["created"] == []
+        assert verify(tmp_path).problems == []
+        batched.store(other(2), article("2"), committed=done.append)
+        # The third fills the batch: all three are durable, in order.
+        assert [s.path for s in done] == [other(n).path for n in range(3)]
+        assert set(archived_rows(tmp_path)) == {other(n).doc_id for n in range(3)}
+        assert batched.changed["created"] == [other(n).path for n in range(3)]
+        # A reader of the index through the owner sees the open batch committed.
+        batched.store(other(3), article("3"), committed=done.append)
+        assert batched.index.get(other(3).doc_id) is not None
+        assert len(done) == 4
+        batched.store(other(4), article("4"), committed=done.append)
+    finally:
+        batched.close()
+    # Closing commits the last batch.
+    assert len(done) == 5 and len(archived_rows(tmp_path)) == 5
+    assert verify(tmp_path).problems == []
+
+
+def test_a_batch_closes_on_its_time_limit(tmp_path: Path) -> None:
+    batched = Archive(
+        tmp_path, DEFAULT_PATH_TEMPLATE, commit_batch=100, commit_interval=0.05
+    )
+    try:
+        done: list[Stored] = []
+        batched.store(other(0), article(), committed=done.append)
+        assert done == [] and batched.pending
+        time.sleep(0.06)
+        assert batched.due()
+        batched.store(other(1), article(), committed=done.append)
+        assert len(done) == 2 and not batched.pending
+    finally:
+        batched.close()
+
+
+def test_a_batch_that_cannot_commit_stays_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batched = Archive(tmp_path, DEFAULT_PATH_TEMPLATE, commit_batch=10)
+    done: list[Stored] = []
+    batched.store(other(0), article(), committed=done.append)
+    batched.commit()
+    batched.store(other(1), article(), committed=done.append)
+
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(owner_module, "fsync_folder", full)
+    with pytest.raises(OSError, match="No space"):
+        batched.commit()
+    monkeypatch.undo()
+    batched.close()
+    # The first batch is archived; the second's file is on disk, pending: the
+    # next run fetches it again, verify accepts it.
+    assert [s.path for s in done] == [other(0).path]
+    assert set(archived_rows(tmp_path)) == {other(0).doc_id}
+    assert (tmp_path / other(1).path).is_file()
+    assert verify(tmp_path).problems == []
+    again = Archive(tmp_path, DEFAULT_PATH_TEMPLATE)
+    try:
+        assert again.check(other(1).doc_id, other(1).url, 100) == "new"
+        assert again.check(other(0).doc_id, other(0).url, 100) == "current"
+    finally:
+        again.close()

@@ -1503,6 +1503,8 @@ def test_a_writer_that_lost_its_claim_writes_nothing_more(
     paused.archive.fence = lost_meanwhile
     with pytest.raises(WriterClaimLostError, match="while writing an article"):
         paused.write(message)
+        # Group commit: a hand-over is published with its batch, at the commit.
+        paused.commit()
     assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}
     assert client.lrange(KEYS.processing, 0, -1) == [message]
     paused.close()

@@ -26,7 +26,7 @@ import pytest
 from newscrawl.archive.index import ArchiveIndex, IndexRow, index_path
 from newscrawl.archive.runlog import read_runs
 from replica.crawl import PROJECT_ROOT, crawl_command, run_crawl
-from replica.server import Replica
+from replica.server import Fault, Replica
 from replica.site import (
     DEFAULT_START,
     GENERATED_INTERVAL,
@@ -593,4 +593,106 @@ def test_killed_runs_leave_a_sound_archive_and_the_next_completes_it(
     assert len(rows) == CRASH_ARTICLES
     assert all(r.archived and r.pending_path is None for r in rows)
     assert sorted(r.path for r in rows) == files
+    assert_verified(archive)
+
+
+# --- 4. Group commit ------------------------------------------------------------
+
+
+def test_a_kill_mid_batch_loses_nothing_and_refetches_at_most_that_batch(
+    replica: Replica, archive: Path
+) -> None:
+    old_rows = {r.doc_id: r for r in index_rows(archive)}
+    old_files = {p: (archive / p).read_bytes() for p in articles(archive)}
+    added = add_generated(
+        replica.site, 40, seed=SEED + 9, start=DEFAULT_START + 8 * GENERATED_INTERVAL
+    )
+    for article in added:
+        replica.faults[article.path] = Fault(delay=0.2)
+    batch = 10
+    # Batches of 10, no time limit; two pages at a time, slow: about 10 articles a
+    # second, so the kill falls well inside the third batch.
+    settings = {
+        "ARCHIVE_COMMIT_BATCH": str(batch),
+        "ARCHIVE_COMMIT_INTERVAL": "600",
+        "CONCURRENT_REQUESTS": "2",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
+    }
+    crawl = subprocess.Popen(
+        crawl_command(replica.feed_url, archive, settings=settings),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(
+            lambda: len(articles(archive)) >= ARTICLES + 2 * batch + 5,
+            "25 new article files",
+        )
+    finally:
+        crawl.send_signal(signal.SIGKILL)
+        crawl.wait(timeout=60)
+        fetched = set(replica.article_requests())
+        replica.faults.clear()
+    committed = archived_count(archive)
+    # Two batches are durable; the third was being written: its files are on
+    # disk, pending in the index, not archived.
+    assert ARTICLES + 2 * batch <= committed < len(articles(archive))
+    assert_verified(archive)
+    # Nothing archived before is lost or changed.
+    rows = {r.doc_id: r for r in index_rows(archive)}
+    for doc_id, old in old_rows.items():
+        assert (rows[doc_id].sha256, rows[doc_id].path) == (old.sha256, old.path)
+    assert all((archive / p).read_bytes() == data for p, data in old_files.items())
+
+    replica.clear_log()
+    run = run_crawl(replica.feed_url, archive)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    # What was not committed is fetched: the open batch again (at most one
+    # batch of what the killed run fetched), and what it never reached.
+    requested = replica.article_requests()
+    assert len(requested) == len(set(requested)) == ARTICLES + len(added) - committed
+    again = fetched & set(requested)
+    assert 0 < len(again) <= batch
+    assert crawl_stats(run)["archive/written"] == len(requested)
+    assert len(articles(archive)) == ARTICLES + len(added)
+    assert archived_count(archive) == ARTICLES + len(added)
+    assert all(r.archived and r.pending_path is None for r in index_rows(archive))
+    assert_verified(archive)
+
+
+def test_a_slow_batch_is_committed_on_its_time_limit(
+    replica: Replica, archive: Path
+) -> None:
+    added = add_generated(
+        replica.site, 20, seed=SEED + 10, start=DEFAULT_START + 8 * GENERATED_INTERVAL
+    )
+    for article in added:
+        replica.faults[article.path] = Fault(delay=0.2)
+    # A batch no run fills: only its time limit commits anything before the end.
+    settings = {
+        "ARCHIVE_COMMIT_BATCH": "1000",
+        "ARCHIVE_COMMIT_INTERVAL": "0.2",
+        "CONCURRENT_REQUESTS": "2",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
+    }
+    crawl = subprocess.Popen(
+        crawl_command(replica.feed_url, archive, settings=settings),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert crawl.stderr is not None
+    try:
+        for line in crawl.stderr:
+            if " INFO: Archived " in line:
+                break
+    finally:
+        crawl.send_signal(signal.SIGKILL)
+        crawl.communicate(timeout=60)
+        replica.faults.clear()
+    assert crawl.returncode == -signal.SIGKILL
+    assert ARTICLES < archived_count(archive) < ARTICLES + len(added)
     assert_verified(archive)

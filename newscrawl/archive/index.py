@@ -10,7 +10,10 @@ every instant, whenever the process is killed:
 3. ``finish_write`` moves the pending values into the row in one transaction.
 
 Until step 3 the article does not count as archived. A reader (``verify``) accepts
-a file that matches either the committed or the pending hash of its row.
+a file that matches either the committed or the pending hash of its row. The
+archive owner runs step 3 of a whole batch of articles in one transaction (group
+commit, owner.py), after the folders of their files are fsynced: the pending marks
+of step 1 then cover every file of the batch until it commits.
 """
 
 from __future__ import annotations
@@ -462,7 +465,13 @@ class ArchiveIndex:
         ``synced``: the commit is on disk when it returns (fsync of the WAL). An
         unsynced commit survives the process being killed, as it is in the OS's
         cache already, but maybe not a power cut.
+
+        Inside another transaction (a batch of the archive owner's group commit),
+        this one is part of it: committed, or rolled back, with it.
         """
+        if self.db.in_transaction:
+            yield self.db
+            return
         if synced != self._synced:
             self.db.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
             self._synced = synced

@@ -7,6 +7,14 @@ commands all use it, so the archive's rules live in one place:
 - a file and its index row agree at every instant (the index's two-phase write);
 - every change is journalled in the index in the transaction that makes it, so
   ``scrapy changes`` sees the work of runs that were killed;
+- durability comes per batch (group commit, ``commit``): the files of a batch are
+  written (temporary name, fsync, rename) as they come, each marked pending in the
+  index first; then, once per batch, the WARC file is fsynced, the folders the
+  renames touched are fsynced and the index commits every row, journal line and
+  version of the batch in one transaction. Only then does an article count as
+  archived (its ``committed`` callback runs: stats, log, hand-over). A process
+  killed before that leaves the batch's files pending, which the next run takes
+  as it takes any half-written article: it fetches them again;
 - nothing is written outside the archive folder, nor through a link in it;
 - an article whose file went missing is not "archived": the next run fetches it.
 """
@@ -14,9 +22,13 @@ commands all use it, so the archive's rules live in one place:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sqlite3
 import stat
-from dataclasses import dataclass, replace
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +37,8 @@ from newscrawl.archive.fileformat import check_extra_fields
 from newscrawl.archive.files import (
     NotAFileError,
     PathRules,
-    atomic_write,
+    fsync_folder,
+    prepare_write,
     remove_file,
 )
 from newscrawl.archive.index import (
@@ -53,7 +66,15 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
 
+logger = logging.getLogger(__name__)
+
 Change = Literal["created", "updated", "moved", "unchanged"]
+#: ARCHIVE_COMMIT_BATCH and ARCHIVE_COMMIT_INTERVAL's defaults (settings.py).
+COMMIT_BATCH = 50
+COMMIT_INTERVAL = 1.0
+#: Files fsynced side by side: the file system (ext4's journal) commits fsyncs
+#: that wait together in one go, where one after the other each costs a commit.
+SYNC_THREADS = 8
 #: What the archive says of a feed item: fetch it ("new", "changed", "missing"),
 #: or not ("current").
 Freshness = Literal["new", "changed", "missing", "current"]
@@ -66,6 +87,24 @@ class Stored:
     change: Change
     path: str  # archive-relative, '/'-separated
     old_path: str | None = None  # "moved": where it was
+
+
+@dataclass(slots=True)
+class Batch:
+    """What the next commit makes durable: index steps to run in one transaction,
+    folders to fsync, and what to do once it is durable."""
+
+    steps: list[Callable[[], None]] = field(default_factory=list)
+    #: Each file's fsync and rename, running (``Archive._syncing``).
+    files: list[Future[None]] = field(default_factory=list)
+    #: The old files of moved articles: removed once the new ones are renamed.
+    moved: list[str] = field(default_factory=list)
+    folders: set[str] = field(default_factory=set)
+    #: Doc ids and aliases in it: reading one of them commits first.
+    doc_ids: set[str] = field(default_factory=set)
+    changed: list[tuple[Change, str]] = field(default_factory=list)
+    committed: list[Callable[[], None]] = field(default_factory=list)
+    articles: int = 0
 
 
 def sha256(data: bytes) -> str:
@@ -146,10 +185,28 @@ class Archive:
         warc_folder: Path | None = None,
         warc_max_size: int = DEFAULT_MAX_SIZE,
         extra_fields: Sequence[str] = (),
+        commit_batch: int = 1,
+        commit_interval: float = 0.0,
     ) -> None:
         self.root = root
         #: Header keys after ``thumbnail`` (``ARCHIVE_EXTRA_FIELDS``; checked).
         self.extra_fields = check_extra_fields(extra_fields)
+        #: Group commit: a batch is committed once it holds this many articles,
+        #: or this many seconds after its first change (``due``; 0: no time
+        #: limit). 1: each article is durable when ``store`` returns.
+        self.commit_batch = max(1, commit_batch)
+        self.commit_interval = commit_interval
+        self._batch = Batch()
+        #: Whether each file's fsync and rename may end after ``store`` returned
+        #: (by the batch's commit): ``rebuild``, which writes files as fast as
+        #: it derives them. A crawl's file is in place when ``store`` returns.
+        self.files_together = False
+        self._syncing: ThreadPoolExecutor | None = None
+        #: When the oldest change not yet durable was made (monotonic), if any.
+        self._dirty_since: float | None = None
+        #: Called instead of raising when ``flush`` fails (the crawl's pipeline
+        #: reports it once and stops the run).
+        self.commit_failed: Callable[[OSError | sqlite3.Error], None] | None = None
         #: Where the raw capture goes (``ARCHIVE_WARC_DIR``).
         self.warc_folder = warc_folder or warc_dir(root)
         self.warc_max_size = warc_max_size
@@ -178,13 +235,23 @@ class Archive:
             warc_folder=warc_dir(root, settings.get("ARCHIVE_WARC_DIR") or ""),
             warc_max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE", DEFAULT_MAX_SIZE),
             extra_fields=settings.getlist("ARCHIVE_EXTRA_FIELDS"),
+            commit_batch=settings.getint("ARCHIVE_COMMIT_BATCH", COMMIT_BATCH),
+            commit_interval=settings.getfloat(
+                "ARCHIVE_COMMIT_INTERVAL", COMMIT_INTERVAL
+            ),
         )
 
     # --- The index -------------------------------------------------------------------
 
     @property
     def index(self) -> ArchiveIndex:
-        """The archive's index, opened (and created) on first use."""
+        """The archive's index, opened (and created) on first use; the open batch
+        is committed first, so that a reader sees every article stored."""
+        if self._batch.steps:
+            self.commit()
+        return self._opened()
+
+    def _opened(self) -> ArchiveIndex:
         if self._index is None:
             self._index = ArchiveIndex.for_archive(self.root)
         return self._index
@@ -194,13 +261,103 @@ class Archive:
         return self._index is not None or index_path(self.root).exists()
 
     def close(self) -> None:
-        """Close the index and the WARC file being written."""
+        """Commit the open batch, close the WARC file being written and the index.
+
+        Called on the way out, after an error too: a batch that cannot be
+        committed then is said in one line (its articles stay pending: the next
+        run fetches them again), not raised over the error that matters.
+        """
+        try:
+            self.flush()
+        except (OSError, sqlite3.Error) as exc:
+            logger.error(
+                "The last articles written into %s were not committed (%s): the"
+                " next run fetches them again",
+                self.root,
+                exc,
+            )
+        finally:
+            if self._syncing is not None:
+                self._syncing.shutdown()
+                self._syncing = None
+            if self._warc is not None:
+                self._warc.close()
+                self._warc = None
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+    # --- Group commit ----------------------------------------------------------------
+
+    def due(self) -> bool:
+        """Whether a change has waited ``commit_interval`` to be made durable."""
+        return (
+            self._dirty_since is not None
+            and self.commit_interval > 0
+            and time.monotonic() - self._dirty_since >= self.commit_interval
+        )
+
+    def commit(self) -> None:
+        """Make the open batch durable, then run its ``committed`` callbacks.
+
+        In this order: the WARC records its articles derive from; the files'
+        fsyncs and renames still running (``files_together``); the old files of
+        moved articles; the folders their files were renamed in; then the index
+        in one synced transaction (rows, journal, versions, aliases). A batch
+        that fails is not retried: its files stay pending in the index (OSError
+        or sqlite3.Error raised), as a killed run leaves them.
+        """
+        batch, self._batch = self._batch, Batch()
+        self._dirty_since = None
         if self._warc is not None:
-            self._warc.close()
-            self._warc = None
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+            self._warc.sync()
+        # Every file's fsync and rename ends (the first error raised after).
+        failed = [e for e in (f.exception() for f in batch.files) if e is not None]
+        if failed:
+            raise failed[0]
+        for path in batch.moved:
+            remove_file(self.root, Path(path))
+        for folder in sorted(batch.folders):
+            fsync_folder(self.root, Path(folder))
+        if batch.steps:
+            # The index's writes of each step join this one transaction.
+            with self._opened().transaction():
+                for step in batch.steps:
+                    step()
+        for change, path in batch.changed:
+            self.changed[change].append(path)
+        for committed in batch.committed:
+            committed()
+
+    @property
+    def pending(self) -> bool:
+        """Whether something waits to be made durable (``commit``)."""
+        return self._dirty_since is not None
+
+    def when_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once what was stored so far is durable: at the open
+        batch's commit, or now if nothing stored or captured waits."""
+        if self._batch.steps or self.pending:
+            self._batch.committed.append(callback)
+        else:
+            callback()
+
+    def flush(self) -> None:
+        """``commit``, a failure going to ``commit_failed`` when it is set."""
+        try:
+            self.commit()
+        except (OSError, sqlite3.Error) as exc:
+            if self.commit_failed is None:
+                raise
+            self.commit_failed(exc)
+
+    def _changed(self) -> None:
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
+
+    def _commit_if_in_batch(self, *doc_ids: str) -> None:
+        if not self._batch.doc_ids.isdisjoint(doc_ids):
+            self.commit()
 
     # --- Reading ---------------------------------------------------------------------
 
@@ -224,7 +381,9 @@ class Archive:
         """
         if not self.has_index():
             return "new"
-        row, archived_mtime = self.index.lookup(doc_id)
+        if doc_id in self._batch.doc_ids:
+            self.flush()
+        row, archived_mtime = self._opened().lookup(doc_id)
         if row is None or not row.archived:
             return "new"
         verdict, adopt = freshness(True, archived_mtime, feed_mtime)
@@ -237,7 +396,7 @@ class Archive:
     def has_missing(self) -> bool:
         """Whether an archived article's file is known to be missing (``reindex``
         marks them): the crawl then reads every feed page, to find it again."""
-        return self.has_index() and self.index.missing_count() > 0
+        return self.has_index() and self._opened().missing_count() > 0
 
     def archived_ids(self) -> Iterator[tuple[str, int | None]]:
         """(doc id, feed mtime) of every article a crawl may skip: archived, with
@@ -285,26 +444,32 @@ class Archive:
         alias_mtime: int | None = None,
         version: Version | None = None,
         meta: ArticleMeta | None = None,
+        committed: Callable[[Stored], None] | None = None,
     ) -> Stored:
-        """Write ``data`` as the file of ``row`` (path, title … set; hash ignored).
+        """Write ``data`` as the file of ``row`` (path, title … set; hash ignored),
+        in the open batch: durable, and ``committed`` called, once the batch is
+        committed (at the latest when ``store`` returns if the batch is full).
 
         Unchanged bytes are not rewritten: only the feed's mtime is noted. An
         article whose path changed (its day, its channel) moves: the new file is
         written, then the old one removed, and the journal says "moved".
         ``alias``: the doc id the feed listed, whose page redirected to this one.
-        ``version``: the capture the bytes were derived from (its record must be
-        durable already), recorded with the file's hash in the same transaction.
+        ``version``: the capture the bytes were derived from, recorded with the
+        file's hash (its record is made durable before the batch's index commit).
         ``meta``: what the page said of the article, kept with the file's hash in
-        the index (never in the file) in the same transaction.
+        the index (never in the file), in the same transaction.
 
         Raises NotAFileError when a folder or a link stands in the way (that
         article cannot be written; the next can), OSError or sqlite3.Error when
-        the disk refuses.
+        the disk refuses (the batch's commit included: nothing of it counts).
         """
+        # The same article twice in a batch: the first is made durable first.
+        self._commit_if_in_batch(row.doc_id, *([alias] if alias else []))
         digest = sha256(data)
-        index = self.index
+        index = self._opened()
         old = index.get(row.doc_id)
         self.fence()
+        hashed = _hashed(version, digest)
         if (
             old is not None
             and old.archived
@@ -312,25 +477,28 @@ class Archive:
             and old.path == row.path
             and self.has_file(row.path)
         ):
-            index.saw(
-                row.doc_id,
-                row.url,
-                row.feed_mtime,
-                _hashed(version, digest),
-                _described(meta, digest),
+            doc_id, url, mtime = row.doc_id, row.url, row.feed_mtime
+            described = _described(meta, digest)
+            self._batch.steps.append(
+                lambda: index.saw(doc_id, url, mtime, hashed, described)
             )
             stored = Stored("unchanged", row.path)
         else:
             stored = self._write(
-                old,
-                row,
-                data,
-                digest,
-                _hashed(version, digest),
-                _described(meta, digest),
+                old, row, data, digest, hashed, _described(meta, digest)
             )
+        batch = self._batch
+        batch.doc_ids.add(row.doc_id)
         if alias is not None and alias != row.doc_id:
-            index.alias(alias, row.doc_id, alias_mtime)
+            batch.doc_ids.add(alias)
+            target = row.doc_id
+            batch.steps.append(lambda: index.alias(alias, target, alias_mtime))
+        if committed is not None:
+            batch.committed.append(lambda: committed(stored))
+        batch.articles += 1
+        self._changed()
+        if batch.articles >= self.commit_batch or self.due():
+            self.commit()
         return stored
 
     def _write(
@@ -342,14 +510,24 @@ class Archive:
         version: Version | None,
         meta: ArticleMeta | None,
     ) -> Stored:
-        self.index.begin_write(row.doc_id, row.url, row.path, digest)
-        atomic_write(self.root / row.path, data, root=self.root)
+        index = self._opened()
+        index.begin_write(row.doc_id, row.url, row.path, digest)
+        # Written now (a disk that refuses the bytes fails this article), fsynced
+        # and renamed (now, or beside the batch's other files); folders at commit.
+        finish = prepare_write(self.root / row.path, data, root=self.root)
+        if self.files_together:
+            if self._syncing is None:
+                self._syncing = ThreadPoolExecutor(SYNC_THREADS, "newscrawl-fsync")
+            self._batch.files.append(self._syncing.submit(finish, False))
+        else:
+            finish(False)
+        self._batch.folders.add(str(Path(row.path).parent))
         moved_from = None
         if old is not None and old.archived and old.path != row.path:
             # The article moved (its date or channel changed): the old file goes
-            # before the row says so; meanwhile the row's pending path names the
-            # new one.
-            remove_file(self.root, Path(old.path))
+            # once the new one is renamed, before the row says so; meanwhile the
+            # row's pending path names the new one.
+            self._batch.moved.append(old.path)
             moved_from = old.path
         change: Change = (
             "created"
@@ -358,31 +536,35 @@ class Archive:
             if moved_from
             else "updated"
         )
-        self.index.finish_write(
-            IndexRow(
-                doc_id=row.doc_id,
-                url=row.url,
-                path=row.path,
-                title=row.title,
-                published=row.published,
-                feed_mtime=row.feed_mtime,
-                sha256=digest,
-            ),
-            now=utc_now(),
-            run=self.run,
-            change=change,
-            old_path=moved_from,
-            version=version,
-            meta=meta,
+        finished = IndexRow(
+            doc_id=row.doc_id,
+            url=row.url,
+            path=row.path,
+            title=row.title,
+            published=row.published,
+            feed_mtime=row.feed_mtime,
+            sha256=digest,
         )
-        self.changed[change].append(row.path)
+        now, run = utc_now(), self.run
+        self._batch.steps.append(
+            lambda: index.finish_write(
+                finished,
+                now=now,
+                run=run,
+                change=change,
+                old_path=moved_from,
+                version=version,
+                meta=meta,
+            )
+        )
+        self._batch.changed.append((change, row.path))
         return Stored(change, row.path, moved_from)
 
     def adopt(self, doc_id: str, url: str, feed_mtime: int | None) -> None:
         """Note the feed's mtime of an archived article that has none (reindexed)."""
-        row, _ = self.index.lookup(doc_id)
+        row, _ = self._opened().lookup(doc_id)
         if row is not None and row.doc_id == doc_id:
-            self.index.saw(doc_id, url, feed_mtime)
+            self._opened().saw(doc_id, url, feed_mtime)
 
     def forget(self, doc_id: str) -> IndexRow | None:
         """Drop an article on purpose: its row, its aliases and its file; journalled
@@ -406,7 +588,8 @@ class Archive:
         from it is stored. A payload equal to the URL's last capture is a revisit:
         the writer remembers its recent captures, the index the older ones of the
         articles ``doc_ids`` (looked up one URL at a time, never loaded whole).
-        OSError when the disk refuses."""
+        OSError when the disk refuses. Durable with the batch (``commit``)."""
+        self._changed()
         if self._warc is None:
             self._warc = WarcWriter(
                 self.warc_folder,
@@ -418,7 +601,9 @@ class Archive:
     def _last_capture(self, url: str, doc_ids: Sequence[str]) -> tuple[str, str] | None:
         if not doc_ids or not self.has_index():
             return None
-        found = self.index.last_capture(url, doc_ids)
+        # Not ``self.index``: that would commit the open batch at every capture.
+        # The open batch's own captures are the writer's recent ones.
+        found = self._opened().last_capture(url, doc_ids)
         return None if found is None else (found[0], _warc_date(found[1]))
 
     def describe(self, metas: list[ArticleMeta]) -> None:
@@ -457,12 +642,12 @@ class Archive:
         self, channel: str, day: str, total: int, doc_ids: list[str]
     ) -> None:
         """Note a page of the feed's window of ``day``: its total and its items."""
-        self.index.record_window(channel, day, total, doc_ids, utc_now())
+        self._opened().record_window(channel, day, total, doc_ids, utc_now())
 
     def note_outcome(self, doc_id: str, outcome: str | None) -> None:
         """A listed item failed ('failed'), was refused ('dropped'), or neither."""
         if self.has_index():
-            self.index.note_outcome(doc_id, outcome)
+            self._opened().note_outcome(doc_id, outcome)
 
     def complete_days(self, channel: str) -> set[str]:
         """The days of ``channel`` whose every item is archived."""
@@ -493,7 +678,9 @@ class Archive:
     ) -> None:
         """Append this session's line to the runs log: its id (as in the journal),
         start, end, exit status, counts and the paths it created, updated and moved;
-        then start a new session (a writer records one per batch)."""
+        then start a new session (a writer records one per batch). The open batch
+        is committed first: the line names only what is durable."""
+        self.commit()
         state_dir(self.root, create=True)
         append_run(
             self.root,

@@ -27,7 +27,7 @@ from newscrawl.sina.feed import FeedEntry
 from newscrawl.sina.ids import doc_id_from_url
 
 if TYPE_CHECKING:
-    from newscrawl.archive.index import IndexRow
+    from newscrawl.archive.index import ArchiveIndex, IndexRow
     from newscrawl.archive.owner import Archive
     from newscrawl.cleaning import Rules
     from newscrawl.items import Article
@@ -194,9 +194,42 @@ def rebuild(
     """
     report = RebuildReport()
     index = archive.index
+    sources = list(_sources(archive, doc_ids, since, report))
+    # Each rebuilt article is its own doc id: its file need not be in place
+    # before the next one is derived, only by the batch's commit (fsyncs side
+    # by side: the file system commits them together).
+    together, archive.files_together = archive.files_together, True
+    try:
+        _rebuild(
+            archive,
+            index,
+            sources,
+            channels,
+            dry_run,
+            rules,
+            max_replacement_ratio,
+            progress,
+            report,
+        )
+        archive.commit()
+    finally:
+        archive.files_together = together
+    return report
+
+
+def _rebuild(
+    archive: Archive,
+    index: ArchiveIndex,
+    sources: list[tuple[Version, Record | None]],
+    channels: Mapping[str, Channel],
+    dry_run: bool,
+    rules: Rules,
+    max_replacement_ratio: float,
+    progress: Callable[[int], None] | None,
+    report: RebuildReport,
+) -> None:
     done = 0
     described: list[ArticleMeta] = []
-    sources = list(_sources(archive, doc_ids, since, report))
     for version, derived in _derived(
         archive, sources, channels, rules, max_replacement_ratio, report
     ):
@@ -235,7 +268,6 @@ def rebuild(
         if not dry_run:
             archive.store(row, derived.data, version=version, meta=meta)
     archive.describe(described)
-    return report
 
 
 #: Below this many articles, deriving in one process is quicker than starting more.

@@ -4,9 +4,10 @@ Every page the crawl fetches is written as a ``response`` record (or a ``revisit
 when its payload is the one last captured for its URL), a ``request`` record and,
 for an article page, a ``metadata`` record (the feed item and channel it was
 fetched for: what ``scrapy rebuild`` needs to re-derive the article from the
-capture alone). The three go to disk in one write, gzip per record, and are made
-durable (fsync) before the page goes on to the spider: an article is counted as
-archived only after its capture is on disk.
+capture alone). The three go to disk in one write, gzip per record, before the
+page goes on to the spider; they are made durable (fsync, ``sync``) once per batch
+of the archive owner's group commit, before the index rows of that batch: an
+article is counted as archived only after its capture is on disk.
 
 Files are rotated by size and named ``<prefix>-<UTC timestamp>-<serial>-<pid>.warc.gz``.
 While a file is being written, ``<warc dir>/.writing`` names it; a run that was
@@ -178,6 +179,8 @@ class WarcWriter:
         self._fd: int | None = None
         self._name = ""
         self._size = 0
+        #: Bytes written since the last fsync (``sync``).
+        self._unsynced = False
         self._serial = 0
         #: Where the last capture of a URL not in ``recent`` is looked up.
         self.previous = previous
@@ -223,7 +226,8 @@ class WarcWriter:
         return buffer.getvalue()
 
     def _append(self, data: bytes) -> int:
-        """Write ``data`` at the end of the current file, durably; its offset.
+        """Write ``data`` at the end of the current file; its offset. Durable
+        only once ``sync`` returned (the archive owner's batch commit).
 
         A failed write is cut off again, so the file ends with a whole record.
         """
@@ -234,20 +238,29 @@ class WarcWriter:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            os.fsync(self._fd)
         except OSError:
             with contextlib.suppress(OSError):  # else the next run's repair cuts it
                 os.ftruncate(self._fd, offset)
             raise
         self._size = offset + len(data)
+        self._unsynced = True
         return offset
 
+    def sync(self) -> None:
+        """Make every record written so far durable (one fsync of the file)."""
+        if self._fd is not None and self._unsynced:
+            os.fsync(self._fd)
+            self._unsynced = False
+
     def close(self) -> None:
-        """Close the current file; it is whole, so the marker goes."""
+        """Close the current file, durable; it is whole, so the marker goes."""
         if self._fd is None:
             return
-        os.close(self._fd)
-        self._fd = None
+        try:
+            self.sync()
+        finally:
+            os.close(self._fd)
+            self._fd = None
         (self.folder / WRITING_MARKER).unlink(missing_ok=True)
 
     # --- Records ----------------------------------------------------------------------
@@ -274,8 +287,8 @@ class WarcWriter:
         metadata: Mapping[str, Any] | None = None,
         doc_ids: Sequence[str] = (),
     ) -> Capture:
-        """Write one fetch (response or revisit, request, metadata); durable on
-        return. OSError if the disk refuses (nothing of it is then kept).
+        """Write one fetch (response or revisit, request, metadata); durable once
+        ``sync`` returned. OSError if the disk refuses (nothing of it is kept).
 
         ``doc_ids``: the articles the page may be filed under in the index (the
         feed's, the URL's), where its last capture is looked up for a revisit.

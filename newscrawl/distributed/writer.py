@@ -3,11 +3,14 @@
 Workers hand finished articles over through Redis (handoff.py); the writer takes
 them one at a time and runs the project's own ArchivePipeline on each, writing
 through the same archive owner (newscrawl/archive/owner.py) as a single-machine
-run: the same exporter, atomic writes, index, journal and runs log. After
-each durable write it publishes the doc id and feed mtime in the ``archived``
-hash, which workers read to skip what is archived without fetching it. The
-raw fetches workers hand over (with an article, or alone: a feed page, the 404 or
-410 of an archived article, which it then marks withdrawn) go into the WARC files
+run: the same exporter, atomic writes, index, journal and runs log, and the
+same group commit (``ARCHIVE_COMMIT_BATCH``, ``ARCHIVE_COMMIT_INTERVAL``). Once an
+article's batch is durable, and not before, it publishes the doc id and feed mtime
+in the ``archived`` hash, which workers read to skip what is archived without
+fetching it, and acknowledges the hand-over: a writer killed before that leaves
+the batch's hand-overs taken, and the next writer writes them again. The raw
+fetches workers hand over (with an article, or alone: a feed page, the 404 or 410
+of an archived article, which it then marks withdrawn) go into the WARC files
 through the same owner, by the rules of a single-machine crawl's capture.
 
 One writer per archive: the archive's lock (as a crawl holds it) on its machine,
@@ -18,7 +21,8 @@ still its own) and writes nothing if it is not (WriterClaimLostError); it
 publishes a written article in the ``archived`` hash in the same script as
 another such check. What remains: a writer frozen for longer than the claim lasts
 (``REDIS_WORKER_TIMEOUT``) between that check and the end of the file's write
-(a rename and two fsyncs) still completes that one write.
+(a rename and an fsync) still completes that one write; it is published only by
+a writer that still holds the claim.
 """
 
 from __future__ import annotations
@@ -129,6 +133,8 @@ class ArchiveWriter:
         self._release = client.register_script(_RELEASE)
         self._hold = client.register_script(_HOLD)
         self._claimed_at = 0.0
+        #: Hand-overs whose articles are durable, to publish and acknowledge.
+        self._durable: list[tuple[bytes, list[tuple[str, int | None]]]] = []
         # Every write into the archive checks the claim first (the module docstring).
         self.archive.fence = self.hold
         self._unfinished = (self.root / STATE_DIR / UNFINISHED_NAME).exists()
@@ -245,6 +251,7 @@ class ArchiveWriter:
             )
         for message in taken:
             self.write(message)
+        self.commit()
         return len(taken)
 
     def serve(self, *, drain: bool) -> None:
@@ -253,14 +260,40 @@ class ArchiveWriter:
             if time.monotonic() - self._claimed_at > self.ttl_ms / 3000:
                 self.claim()
             self.mirror_unfinished()
-            message = self.handoff.take(0 if drain else POLL)
+            # With a batch open, only a hand-over already waiting joins it.
+            message = self.handoff.take(0 if drain or self.archive.pending else POLL)
             if message is None:
-                # Nothing waits: a good moment to tell downstream tools what changed.
+                if self.archive.pending:
+                    # Nothing waits: the batch is as big as it gets; commit it,
+                    # so workers learn at once what is archived.
+                    self.commit()
+                    continue
+                # A good moment to tell downstream tools what changed.
                 self.record()
                 if drain:
                     return
                 continue
             self.write(message)
+            if self.archive.due():
+                self.commit()
+        self.commit()
+
+    def commit(self) -> None:
+        """Make the open batch durable, then publish and acknowledge its articles."""
+        try:
+            self.archive.commit()
+        except (OSError, sqlite3.Error) as exc:
+            raise ArchiveUnwritableError(
+                f"cannot write into the archive {self.root} ({exc}); the last"
+                " articles wait in Redis"
+            ) from exc
+        self.acknowledge()
+
+    def acknowledge(self) -> None:
+        """Publish and acknowledge the hand-overs whose batch is durable."""
+        durable, self._durable = self._durable, []
+        for message, entries in durable:
+            self.done(message, entries)
 
     def write(self, message: bytes) -> None:
         """Archive one taken message, then mark it done; a bad one is set aside.
@@ -277,10 +310,11 @@ class ArchiveWriter:
         try:
             if isinstance(decoded, Seen):
                 self.adopt(decoded, message)
+                self.acknowledge()
                 return
             if isinstance(decoded, PageFetch):
                 self.capture(decoded)
-                self.done(message, [])
+                self.when_durable(message, [])
                 return
             if isinstance(decoded, Withdrawn):
                 self.withdraw(decoded, message)
@@ -320,7 +354,16 @@ class ArchiveWriter:
         entries = [(decoded.doc_id, decoded.feed_mtime)]
         if decoded.listed_doc_id and decoded.listed_doc_id != decoded.doc_id:
             entries.append((decoded.listed_doc_id, decoded.listed_feed_mtime))
-        self.done(message, entries)
+        self.when_durable(message, entries)
+
+    def when_durable(
+        self, message: bytes, entries: list[tuple[str, int | None]]
+    ) -> None:
+        """Publish ``entries`` and acknowledge ``message`` once what it brought
+        (its article, its capture) is durable: at the batch's commit (``commit``).
+        A writer killed before then leaves it taken, to be written again."""
+        self.archive.when_committed(lambda: self._durable.append((message, entries)))
+        self.acknowledge()
 
     def done(self, message: bytes, entries: list[tuple[str, int | None]]) -> None:
         """``message`` is in the archive: publish ``entries`` (doc id, mtime) and
@@ -371,7 +414,8 @@ class ArchiveWriter:
                     withdrawn.status,
                     row.path,
                 )
-        self.done(message, [])
+        # Its captured answer is durable with the batch: acknowledged then.
+        self.when_durable(message, [])
 
     def adopt(self, seen: Seen, message: bytes) -> None:
         """A row rebuilt by ``reindex`` takes the feed's mtime (as a crawl does)."""
@@ -409,8 +453,10 @@ class ArchiveWriter:
         """Append what was written since the last record to the runs log, if any.
 
         Workers keep no record; the writer's lines (through the archive owner, as
-        a crawl's) let ``scrapy changes`` tell downstream tools what changed.
+        a crawl's) let ``scrapy changes`` tell downstream tools what changed. The
+        open batch is committed first: only what is durable is counted.
         """
+        self.archive.commit()
         totals = self._totals()
         counts = {k: n - self._base[k] for k, n in totals.items()}
         if not any(counts.values()):
