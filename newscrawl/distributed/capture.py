@@ -169,9 +169,10 @@ class FetchLeftoverMiddleware:
         self, response: Response, exception: Exception
     ) -> None:
         # A callback or errback raised (a bug): hand its fetch over here, as an
-        # errback called for an HTTP error is not wrapped by process_spider_output.
-        # No waiting for room (this method cannot wait): one message over the
-        # bound, at most, per such exception.
+        # errback that raises for an HTTP error never reaches process_spider_output
+        # (Scrapy offers its exception to this method only). No waiting for room
+        # (this method cannot wait): one message over the bound, at most, per
+        # such exception.
         leftover = response.meta.pop(WARC_FETCH, None)
         if leftover is not None:
             self.handover.put(leftover, response.url)
