@@ -23,7 +23,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
@@ -50,7 +50,11 @@ from newscrawl.archive.warc import (
     warc_files,
 )
 from newscrawl.distributed.addon import DistributedMode
-from newscrawl.distributed.capture import HandoffCaptureMiddleware
+from newscrawl.distributed.capture import (
+    FetchHandover,
+    FetchLeftoverMiddleware,
+    HandoffCaptureMiddleware,
+)
 from newscrawl.distributed.codec import (
     PageFetch,
     Seen,
@@ -71,7 +75,7 @@ from newscrawl.distributed.writer import (
     WriterClaimLostError,
 )
 from newscrawl.items import Article
-from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE
+from newscrawl.meta import DOC_ID, FEED_MTIME, FEED_PAGE, WARC_FETCH
 from newscrawl.sina.channels import DEFAULT_CHANNELS, load_channels
 from newscrawl.sina.dates import BEIJING
 from replica.crawl import PROJECT_ROOT, crawl_command, run_crawl
@@ -634,6 +638,8 @@ def test_with_redis_url_the_add_on_makes_a_worker() -> None:
     assert "ArchivePipeline" not in names["ITEM_PIPELINES"]
     assert names["SPIDER_MIDDLEWARES"]["SharedArchivedArticlesMiddleware"] == 950
     assert "ArchivedArticlesMiddleware" not in names["SPIDER_MIDDLEWARES"]
+    # Outside HttpErrorMiddleware (50): it sees what every response became.
+    assert names["SPIDER_MIDDLEWARES"]["FetchLeftoverMiddleware"] == 10
     assert names["EXTENSIONS"]["WorkerOutcome"] == 500
 
 
@@ -1294,6 +1300,131 @@ def test_a_page_taken_down_is_marked_withdrawn_by_the_writer(
     assert answers == ["200", "410"]
     check = verify(deployed.archive)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def no_article_page(title: str, body: str) -> bytes:
+    """An article page (a date, an article container) with this title and body."""
+    return (
+        f'<html><head><meta charset="utf-8"><title>{title}</title>'
+        '<meta property="article:published_time" content="2021-04-20T19:51:38+08:00">'
+        f'</head><body><h1 class="main-title">{title}</h1>'
+        f'<div id="artibody">{body}</div></body></html>'
+    ).encode()
+
+
+def test_every_fetch_of_a_worker_is_captured_once(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    site = generated_site(8, seed=11)
+    video, untitled, picture, failing, missing = site.articles()[:5]
+    site.remove(video.doc_id)
+    site.add(
+        replace(
+            video,
+            raw=no_article_page(
+                "视频",
+                '<div class="video-2017"><img src="//n.sinaimg.cn/v.jpg">'
+                '<a href="http://video.sina.com.cn/p/x.d.html">视频-标题</a></div>',
+            ),
+        )
+    )
+    # No title on the page, none in the feed item to stand in for it.
+    site.remove(untitled.doc_id)
+    site.add(replace(untitled, title="", raw=no_article_page("", "<p>　　正文。</p>")))
+    site.remove(picture.doc_id)
+    site.add(replace(picture, content_type="image/png", raw=b"\x89PNG\r\n\x1a\n"))
+    with Replica(site) as replica:
+        # Always 500: the first answer and the retry's are fetches, both captured.
+        replica.faults[failing.path] = Fault(status=500, body=b"Oops\n")
+        # Not archived: a failure, not a withdrawal; its answer is captured still.
+        replica.faults[missing.path] = Fault(status=404, body=b"Not Found\n")
+        deployed = Deployment(replica, redis_server, tmp_path, 1)
+        try:
+            writer = deployed.writer("writer")
+            (worker,) = deployed.run_workers(1)
+            # 4: articles failed, as a crawl says it.
+            assert worker.popen.returncode == 4, worker.text()[-3000:]
+            assert deployed.stop_writer(writer) == 0, writer.text()[-3000:]
+        finally:
+            deployed.cleanup()
+        fetched = Counter(path for path in replica.requests if path != "/robots.txt")
+    log = worker.text()
+    assert "Dropped: video page" in log
+    assert "Dropped: no title" in log
+    assert "not an HTML page (image/png)" in log
+    # Tests crawl with RETRY_TIMES=1 (replica/crawl.py): two answers.
+    assert "HTTP 500 Internal Server Error (after 1 retry)" in log
+    assert "HTTP 404 Not Found" in log
+    captured: Counter[str] = Counter()
+    for path in warc_files(warc_dir(deployed.archive)):
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type in ("response", "revisit"):
+                    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    captured[path_of(uri)] += 1
+    # Each fetch once: the refused pages alone, the archived ones with their
+    # article, never both.
+    assert captured == fetched
+    assert captured[failing.path] == 2
+    for page in (video, untitled, picture, missing):
+        assert captured[page.path] == 1
+    assert len(fetched) == 8 + 1  # the articles and the feed page
+    assert warcio_check(warc_files(warc_dir(deployed.archive))).returncode == 0
+    check = verify(deployed.archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_fetch_nothing_carried_on_is_handed_over_once(
+    redis_server: RedisServer,
+) -> None:
+    client = redis_server.client()
+    crawler = get_crawler()
+    link: Any = DirectLink()
+    link.client, link.keys = client, KEYS
+    middleware = FetchLeftoverMiddleware(FetchHandover(crawler.stats, link))
+
+    def answered(fetch: str) -> HtmlResponse:
+        request = Request(sample_article().url, meta={WARC_FETCH: fetch})
+        return HtmlResponse(request.url, body=b"<html></html>", request=request)
+
+    async def outputs(response: HtmlResponse, *items: Any) -> list[Any]:
+        async def spider() -> AsyncIterator[Any]:
+            for item in items:
+                yield item
+            if not items:
+                raise ValueError("a bug in the callback")
+
+        found = []
+        try:
+            async for output in middleware.process_spider_output(response, spider()):
+                found.append(output)
+        except ValueError:
+            middleware.process_spider_exception(response, ValueError())
+        return found
+
+    async def run() -> None:
+        # An article carries its fetch on: nothing more goes over.
+        carried = answered(sample_fetch())
+        article = sample_article()
+        article.fetch = carried.meta[WARC_FETCH]
+        assert await outputs(carried, article) == [article]
+        assert WARC_FETCH not in carried.meta
+        # A callback that raised: its fetch goes over, once.
+        await outputs(answered(sample_fetch(500)))
+        # An article a pipeline dropped: its fetch goes over.
+        dropped = sample_article()
+        dropped.fetch = sample_fetch(201)
+        await middleware.item_lost(dropped)
+
+    asyncio.run(run())
+    messages = cast("list[bytes]", client.lrange(KEYS.items, 0, -1))[::-1]
+    statuses = []
+    for message in messages:
+        decoded = decode(message)
+        assert isinstance(decoded, PageFetch)
+        statuses.append(decoded.fetched.status)
+    assert statuses == [500, 201]
+    assert crawler.stats.get_value("warc/handed_off") == 2
 
 
 def test_workers_wait_while_the_writer_lags(redis_server: RedisServer) -> None:

@@ -10,6 +10,10 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 
+#: FetchLeftoverMiddleware's place: before HttpErrorMiddleware (50), i.e. outside it.
+FETCH_LEFTOVER_ORDER = 10
+
+
 class DistributedMode:
     """Scrapy add-on: with ``REDIS_URL`` set, the crawl is a distributed worker.
 
@@ -25,7 +29,10 @@ class DistributedMode:
             return
         # Imported here: a single-machine crawl needs none of it.
         from newscrawl.capture import WarcCaptureMiddleware
-        from newscrawl.distributed.capture import HandoffCaptureMiddleware
+        from newscrawl.distributed.capture import (
+            FetchLeftoverMiddleware,
+            HandoffCaptureMiddleware,
+        )
         from newscrawl.distributed.extensions import WorkerOutcome
         from newscrawl.distributed.middleware import SharedArchivedArticlesMiddleware
         from newscrawl.distributed.pipelines import HandoffPipeline
@@ -53,7 +60,10 @@ class DistributedMode:
         settings.replace_in_component_priority_dict(
             "EXTENSIONS", RunOutcome, WorkerOutcome
         )
-        # Workers write no archive: the raw fetch goes to the writer with the article.
+        # Workers write no archive: each raw fetch goes to the writer, with its
+        # article or alone (newscrawl/distributed/capture.py).
         settings.replace_in_component_priority_dict(
             "DOWNLOADER_MIDDLEWARES", WarcCaptureMiddleware, HandoffCaptureMiddleware
         )
+        # Outermost: it sees what the spider's output became after every other.
+        settings["SPIDER_MIDDLEWARES"][FetchLeftoverMiddleware] = FETCH_LEFTOVER_ORDER

@@ -3,8 +3,9 @@
 Four kinds: an ``item`` (an Article, every field, so that the writer's exporter
 writes the same bytes a single-machine run would); a ``seen`` note (an archived
 article whose index row had no feed mtime adopts the feed's, as the single-machine
-crawl does in its index); a ``fetch`` (the raw fetch of a feed page, which no
-article carries, for the writer's WARC capture); a ``withdrawn`` note (an archived
+crawl does in its index); a ``fetch`` (a raw fetch no article carries: a feed
+page, a redirect, an error answer, a page that gave no article; for the writer's
+WARC capture); a ``withdrawn`` note (an archived
 article's page answered 404 or 410: the writer marks it withdrawn, as the
 single-machine crawl does). JSON rather than pickle: reading a message runs no code.
 """
@@ -54,7 +55,8 @@ class Seen:
 
 @dataclass(frozen=True, slots=True)
 class PageFetch:
-    """A raw fetch handed over on its own (a feed page): the writer captures it."""
+    """A raw fetch handed over on its own (one no article carries): the writer
+    captures it."""
 
     fetched: Fetched
     metadata: dict[str, Any] | None

@@ -148,6 +148,8 @@ def hand_over_withdrawal(
         link.call("handing a withdrawn article over", lambda: handoff.put(message))
     except RedisUnavailableError:
         return False
+    # The note carries the fetch: nothing else hands it over (capture.py).
+    meta.pop(WARC_FETCH, None)
     assert crawler.stats is not None
     crawler.stats.inc_value("archive/handoff/withdrawn")
     logger.info("Handed over: %s answers %d (archived: withdrawn)", url, status)

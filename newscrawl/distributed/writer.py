@@ -9,9 +9,10 @@ article's batch is durable, and not before, it publishes the doc id and feed mti
 in the ``archived`` hash, which workers read to skip what is archived without
 fetching it, and acknowledges the hand-over: a writer killed before that leaves
 the batch's hand-overs taken, and the next writer writes them again. The raw
-fetches workers hand over (with an article, or alone: a feed page, the 404 or 410
-of an archived article, which it then marks withdrawn) go into the WARC files
-through the same owner, by the rules of a single-machine crawl's capture.
+fetches workers hand over, every one (with an article; with the 404 or 410 of an
+archived article, which it then marks withdrawn; or alone: a feed page, any fetch
+that gave no article) go into the WARC files through the same owner, by the rules
+of a single-machine crawl's capture.
 
 One writer per archive: the archive's lock (as a crawl holds it) on its machine,
 and a claim in Redis against a writer of another archive on another machine
