@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
@@ -22,6 +23,7 @@ from newscrawl.archive.dataset import (
 from newscrawl.archive.fileformat import format_article
 from newscrawl.archive.files import DEFAULT_PATH_TEMPLATE, PathRules
 from newscrawl.archive.index import ArticleMeta, IndexRow
+from newscrawl.archive.owner import sha256
 
 RULES = PathRules(DEFAULT_PATH_TEMPLATE)
 PATH = "金融/新浪财经/新浪财经－国內/2021-04-20-ikmvwzxq0000001.md"
@@ -45,7 +47,7 @@ ROW = IndexRow(
     path=PATH,
     title="标题",
     published="2021-04-20T11:51:38+00:00",
-    sha256="a" * 64,
+    sha256=sha256(file_bytes()),
     first_archived="2026-11-28T08:00:00.000001+00:00",
     last_updated="2026-11-29T08:00:00+00:00",
 )
@@ -93,8 +95,17 @@ def test_what_the_page_said_none_of_is_null() -> None:
 def test_an_unreadable_file_is_no_row() -> None:
     with pytest.raises(UnreadableError, match="file missing"):
         record(Article(ROW, None, 1, None), RULES)
+    broken = b"\n---\ntitle: x\n"
     with pytest.raises(UnreadableError, match="not in the archive format"):
-        record(Article(ROW, None, 1, b"\n---\ntitle: x\n"), RULES)
+        record(Article(replace(ROW, sha256=sha256(broken)), None, 1, broken), RULES)
+
+
+def test_a_file_rewritten_after_the_index_was_read_is_no_row() -> None:
+    # A crawl beside the export rewrote the file: its bytes and the row the export
+    # read describe two versions; the next export has the new one.
+    newer = file_bytes().replace("第二段".encode(), "第二段（更新）".encode())
+    with pytest.raises(UnreadableError, match="changed while exporting"):
+        record(Article(ROW, None, 1, newer), RULES)
 
 
 def test_a_removed_article_is_a_tombstone() -> None:

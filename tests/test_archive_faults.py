@@ -339,14 +339,28 @@ def test_forget_drops_an_article_on_purpose(archive: Path) -> None:
     lost = archived(archive)[0]
     doc_id = lost.rsplit("-", 1)[1].removesuffix(".md")
     (archive / lost).unlink()
+    assert meta_rows(archive, doc_id) == 1  # what its page said (issue 13)
     forgot = scrapy("forget", archive, doc_id)
     assert forgot.returncode == 0, forgot.stderr
     assert verified(archive) == []
+    assert meta_rows(archive, doc_id) == 0
     assert [(c["change"], c["path"]) for c in changes(archive, run)] == [
         ("removed", lost)
     ]
     unknown = scrapy("forget", archive, doc_id)
     assert unknown.returncode == 1 and "no article" in unknown.stderr
+
+
+def meta_rows(archive: Path, doc_id: str) -> int:
+    """How many versions of ``doc_id`` the index keeps the page's metadata of."""
+    db = sqlite3.connect(archive / ".newscrawl" / "index.sqlite3")
+    try:
+        (count,) = db.execute(
+            "SELECT count(*) FROM meta WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+    finally:
+        db.close()
+    return int(count)
 
 
 # --- 5. Links: no write lands outside the archive -----------------------------------

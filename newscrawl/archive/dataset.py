@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from newscrawl.archive.fileformat import read_body
+from newscrawl.archive.owner import sha256
 from newscrawl.text import plain_text, text_length
 
 if TYPE_CHECKING:
@@ -102,6 +103,14 @@ def record(
     UnreadableError if the file cannot give its body.
     """
     row, meta = article.row, article.meta
+    if article.data is not None and row.sha256 and sha256(article.data) != row.sha256:
+        # The export reads the index as it was when it started; a crawl running
+        # beside it has rewritten the file since. Exporting these bytes with the
+        # older row would mix two versions: the next export has the new one.
+        raise UnreadableError(
+            f"{row.path}: changed while exporting (a crawl is writing the archive);"
+            " export again"
+        )
     body = None if article.data is None else read_body(article.data)
     if body is None:
         raise UnreadableError(

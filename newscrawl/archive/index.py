@@ -756,6 +756,9 @@ class ArchiveIndex:
         with self.transaction() as db:
             db.execute("DELETE FROM articles WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM aliases WHERE doc_id = ?", (doc_id,))
+            # What its pages said goes with the article; its captured versions
+            # stay, as the WARC records they name do.
+            db.execute("DELETE FROM meta WHERE doc_id = ?", (doc_id,))
             if row.archived:
                 _journal(db, now, run, doc_id, "removed", row.path, None)
         return row
