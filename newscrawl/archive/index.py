@@ -966,41 +966,40 @@ def copy_days(source: Path, target: Path) -> None:
     """Copy what backfill knew of the feed's days (``feed_days`` and their items)
     from the index at ``source`` into the new one at ``target`` (``reindex``): the
     files cannot tell it again."""
-    index = ArchiveIndex(target)
-    try:
-        index.db.execute("ATTACH DATABASE ? AS old", (str(source),))
-        try:
-            with index.transaction() as db:
-                db.execute(
-                    "INSERT OR IGNORE INTO feed_days SELECT * FROM old.feed_days"
-                )
-                db.execute(
-                    "INSERT OR IGNORE INTO feed_day_items"
-                    " SELECT * FROM old.feed_day_items"
-                )
-        finally:
-            index.db.execute("DETACH DATABASE old")
-    finally:
-        index.close()
+    _copy_from(
+        source,
+        target,
+        "INSERT OR IGNORE INTO feed_days SELECT * FROM old.feed_days",
+        "INSERT OR IGNORE INTO feed_day_items SELECT * FROM old.feed_day_items",
+    )
 
 
 def copy_meta(source: Path, target: Path) -> None:
     """Copy the metadata of the index at ``source`` into the new one at ``target``
     (``reindex``) where it is better than what the files gave (a page's beats a
     file's) or of a version the files no longer hold; in SQLite, not in memory."""
+    _copy_from(
+        source,
+        target,
+        # "WHERE true": SQLite's upsert after a SELECT needs a WHERE.
+        f"INSERT INTO meta ({_META_COLUMNS}) SELECT {_META_COLUMNS}"
+        " FROM old.meta WHERE true"
+        f" ON CONFLICT(doc_id, sha256) DO UPDATE SET {_META_UPDATES}"
+        f" WHERE {_ORIGIN_RANK.replace('origin', 'excluded.origin')}"
+        f" > {_ORIGIN_RANK.replace('origin', 'meta.origin')}",
+    )
+
+
+def _copy_from(source: Path, target: Path, *statements: str) -> None:
+    """Run ``statements`` in one transaction of the index at ``target``, with the
+    index at ``source`` attached as ``old``: rows go from file to file in SQLite."""
     index = ArchiveIndex(target)
     try:
         index.db.execute("ATTACH DATABASE ? AS old", (str(source),))
         try:
             with index.transaction() as db:
-                # "WHERE true": SQLite's upsert after a SELECT needs a WHERE.
-                db.execute(
-                    f"INSERT INTO meta ({_META_COLUMNS}) SELECT {_META_COLUMNS}"
-                    " FROM old.meta WHERE true"
-                    f" ON CONFLICT(doc_id, sha256) DO UPDATE SET {_META_UPDATES}"
-                    f" WHERE {_ORIGIN_RANK.replace('origin', 'excluded.origin')}"
-                    f" > {_ORIGIN_RANK.replace('origin', 'meta.origin')}"
-                )
+                for statement in statements:
+                    db.execute(statement)
         finally:
             index.db.execute("DETACH DATABASE old")
     finally:
