@@ -56,6 +56,7 @@ from newscrawl.distributed.capture import (
     HandoffCaptureMiddleware,
 )
 from newscrawl.distributed.codec import (
+    MessageError,
     PageFetch,
     Seen,
     Withdrawn,
@@ -712,12 +713,22 @@ def test_a_fetch_and_a_withdrawn_note_cross_over_unchanged() -> None:
     )
 
 
-def test_a_message_of_an_older_worker_with_the_raw_body_is_read() -> None:
-    # Workers before issue 14 sent Article.body_raw too.
+def test_a_hand_over_of_a_worker_of_before_the_upgrade_is_read() -> None:
+    # Version 1 (workers before issues 13 and 14): the page's raw body, no page
+    # metadata. Its hand-overs waiting in Redis across an upgrade are archived.
     message = json.loads(zlib.decompress(encode_item(sample_article())))
-    message["item"]["body_raw"] = "<p>正文</p>"
+    message["v"] = 1
+    message["item"]["body_raw"] = "<div><p>正文</p></div>"
+    for name in ("original_title", "editor", "editor_code", "stocks", "length"):
+        del message["item"][name]
     older = zlib.compress(json.dumps(message).encode())
-    assert decode(older) == sample_article()
+    assert decode(older) == replace(
+        sample_article(), original_title="", editor="", editor_code="", stocks=[]
+    )
+    # Another version is refused, with the reason.
+    message["v"] = 3
+    with pytest.raises(MessageError, match="message version 3, not 2"):
+        decode(zlib.compress(json.dumps(message).encode()))
 
 
 def test_a_password_stays_out_of_the_logs() -> None:

@@ -23,10 +23,14 @@ from itemadapter import ItemAdapter
 
 from newscrawl.archive.warc import Fetched, fetch_from_json
 from newscrawl.items import Article
+from newscrawl.text import plain_text, text_length
 
 #: 2: the Article carries the page's metadata (original title, editor and code,
-#: stocks, length; issue 13). A message of another version is refused, with one line.
+#: stocks, length; issue 13). Version 1 (workers of before) is still read, so that
+#: hand-overs waiting in Redis across an upgrade are archived; any other version
+#: is refused, with one line.
 VERSION = 2
+READABLE_VERSIONS = (1, VERSION)
 
 #: The largest a message may grow when decompressed: a bomb is refused, not read.
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -116,8 +120,8 @@ def decode(data: bytes) -> Article | Seen | PageFetch | Withdrawn:
         if isinstance(exc, MessageError):
             raise
         raise MessageError(f"unreadable hand-over message ({exc!r})") from exc
-    if not isinstance(message, dict) or message.get("v") != VERSION:
-        version = message.get("v") if isinstance(message, dict) else None
+    version = message.get("v") if isinstance(message, dict) else None
+    if not isinstance(message, dict) or version not in READABLE_VERSIONS:
         raise MessageError(f"message version {version!r}, not {VERSION}")
     kind = message.get("kind")
     if kind == "seen":
@@ -144,10 +148,8 @@ def decode(data: bytes) -> Article | Seen | PageFetch | Withdrawn:
     if kind != "item":
         raise MessageError(f"unknown message kind {kind!r}")
     item = message.get("item")
-    if isinstance(item, dict):
-        # Workers before issue 14 also sent the page's raw body, which nothing
-        # reads: their messages are still read.
-        item.pop("body_raw", None)
+    if isinstance(item, dict) and version == 1:
+        _from_version_1(item)
     values = _object(item, tuple(_TYPES))
     try:
         return Article(
@@ -157,6 +159,18 @@ def decode(data: bytes) -> Article | Seen | PageFetch | Withdrawn:
         # Which article, so that the log line can be followed back to its page.
         url = values["url"]
         raise MessageError(f"{exc} ({url})" if isinstance(url, str) else exc) from None
+
+
+def _from_version_1(item: dict[str, Any]) -> None:
+    """A version 1 item as version 2 has it: without the page's raw body (which
+    nothing reads since issue 14), with the metadata it did not carry unknown
+    (empty) and its length counted from its cleaned body."""
+    item.pop("body_raw", None)
+    for name in ("original_title", "editor", "editor_code"):
+        item.setdefault(name, "")
+    item.setdefault("stocks", [])
+    body = item.get("body")
+    item.setdefault("length", text_length(plain_text(body)) if body else 0)
 
 
 def _object(value: Any, names: tuple[str, ...]) -> dict[str, Any]:
