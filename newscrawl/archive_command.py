@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
 
 from newscrawl.archive.files import STATE_DIR
 from newscrawl.archive.index import ArchiveIndex, IndexUnusableError
@@ -40,7 +41,10 @@ class ArchiveCommand(ScrapyCommand):
     def owner(self) -> Archive:
         """The archive's owner, through which every change goes."""
         assert self.settings is not None
-        return Archive.from_settings(self.settings)
+        try:
+            return Archive.from_settings(self.settings)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
 
     def require_archive(self, *, files_will_do: bool = False) -> bool:
         """Say "no archive at …" and set exit status 2 unless ``ARCHIVE_DIR`` holds

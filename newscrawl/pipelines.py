@@ -96,6 +96,8 @@ class ArchivePipeline:
         self.on_failure: Callable[[], None] = lambda: None
         #: Called after each durable change: (path, change, old path).
         self.on_archived: Callable[[Stored], None] = lambda stored: None
+        #: Commits a batch that waited ARCHIVE_COMMIT_INTERVAL (``open_spider``).
+        self._ticks: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -129,10 +131,28 @@ class ArchivePipeline:
         return pipeline
 
     def open_spider(self) -> None:
-        # A batch that fills slowly is committed after ARCHIVE_COMMIT_INTERVAL.
-        if self.archive.commit_batch > 1:
+        # A batch that fills slowly is committed after ARCHIVE_COMMIT_INTERVAL
+        # (0: no time limit, nothing to tick for).
+        if self.archive.commit_batch > 1 and self.archive.commit_interval > 0:
             self._ticks = task.LoopingCall(self.commit_due)
-            self._ticks.start(max(self.archive.commit_interval / 2, 0.05), now=False)
+            ticking = self._ticks.start(
+                max(self.archive.commit_interval / 2, 0.05), now=False
+            )
+            ticking.addErrback(self.ticks_failed)
+
+    def ticks_failed(self, failure: Any) -> None:
+        """A commit by the timer raised what ``flush`` does not handle (a fault of
+        ours, not of the disk): said once, and the run stops rather than go on
+        with batches that nothing commits before the end."""
+        logger.error(
+            "The archive's commit timer failed: %s; stopping the run",
+            failure.getErrorMessage(),
+            exc_info=(failure.type, failure.value, failure.getTracebackObject()),
+        )
+        self.stats.inc_value("archive/failed")
+        self.stats.inc_value("archive/failed/commit_timer")
+        self.failure = "commit_timer"
+        self.on_failure()
 
     def commit_due(self) -> None:
         """Commit the open batch if it waited ``ARCHIVE_COMMIT_INTERVAL``."""
@@ -140,9 +160,8 @@ class ArchivePipeline:
             self.archive.flush()
 
     def close_spider(self) -> None:
-        ticks = getattr(self, "_ticks", None)
-        if ticks is not None and ticks.running:
-            ticks.stop()
+        if self._ticks is not None and self._ticks.running:
+            self._ticks.stop()
         self.archive.flush()
         self.archive.close()
 

@@ -180,6 +180,32 @@ def test_changes_since_something_else_is_a_usage_error(history: History) -> None
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "setting", "said"),
+    [
+        ("crawl", "ARCHIVE_COMMIT_BATCH=fifty", "ARCHIVE_COMMIT_BATCH must be a whole"),
+        ("crawl", "ARCHIVE_COMMIT_INTERVAL=-1", "ARCHIVE_COMMIT_INTERVAL must be a"),
+        ("crawl", "ARCHIVE_EXTRA_FIELDS=tags,colour", "colour"),
+        ("export", "ARCHIVE_WARC_MAX_SIZE=big", "ARCHIVE_WARC_MAX_SIZE must be a"),
+        ("history", "ARCHIVE_COMMIT_BATCH=1.5", "ARCHIVE_COMMIT_BATCH must be a whole"),
+    ],
+)
+def test_a_setting_of_the_archive_that_cannot_be_used_is_a_usage_error(
+    history: History, command: str, setting: str, said: str
+) -> None:
+    # Not an archive quietly switched off (the crawl's pipeline disabled, exit
+    # 0 with nothing archived), nor a traceback half-way through a command.
+    argv = {
+        "crawl": ["sina_finance"],
+        "export": ["-o", "-"],
+        "history": [history.site.articles()[0].doc_id],
+    }[command]
+    run = scrapy(command, history.archive, "-s", setting, *argv)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert said in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 # --- stats ----------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -244,7 +244,7 @@ class ArticleMeta:
         """The row's values, lists as JSON, in the columns' order."""
         return tuple(
             _json_list(value) if name in _LIST_FIELDS else value
-            for name, value in zip(_META_FIELDS, astuple(self), strict=True)
+            for name, value in zip(_META_FIELDS, _values(self), strict=True)
         )
 
     @classmethod
@@ -889,6 +889,19 @@ def _journal(
     )
 
 
+def _values(row: Any) -> tuple[Any, ...]:
+    """A dataclass's fields in order, as they are: ``astuple`` deep-copies each
+    (every value here is immutable), which the profile of a crawl showed."""
+    kind = type(row)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(row))
+    return tuple(getattr(row, name) for name in names)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _version(db: sqlite3.Connection, version: Version) -> None:
     """Add a version; the same record again (a rebuild) only updates its hash."""
     db.execute(
@@ -896,7 +909,7 @@ def _version(db: sqlite3.Connection, version: Version) -> None:
         " fetched, feed_mtime, payload_digest, sha256)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(warc_file, warc_offset) DO UPDATE SET sha256 = excluded.sha256",
-        astuple(version)[1:],
+        _values(version)[1:],
     )
 
 
@@ -941,12 +954,12 @@ def write_index(
             for row in rows:
                 db.execute(
                     f"INSERT INTO articles ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
-                    astuple(row),
+                    _values(row),
                 )
                 count += 1
             db.executemany(
                 f"INSERT INTO changes ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (astuple(c) for c in changes),
+                (_values(c) for c in changes),
             )
             db.executemany(
                 "INSERT INTO aliases (alias, doc_id, feed_mtime) VALUES (?, ?, ?)",

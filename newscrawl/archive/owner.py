@@ -31,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from newscrawl.archive.fileformat import check_extra_fields
 from newscrawl.archive.files import (
@@ -225,7 +225,9 @@ class Archive:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Archive:
-        """The archive of ``ARCHIVE_DIR`` and ``ARCHIVE_PATH_TEMPLATE``."""
+        """The archive of ``ARCHIVE_DIR`` and ``ARCHIVE_PATH_TEMPLATE``; touches no
+        disk. ValueError naming the setting that cannot be used (the commands
+        check it before anything else: ``check_settings``)."""
         from newscrawl.archive.files import DEFAULT_PATH_TEMPLATE
 
         root = archive_root(settings)
@@ -233,13 +235,20 @@ class Archive:
             root,
             settings.get("ARCHIVE_PATH_TEMPLATE") or DEFAULT_PATH_TEMPLATE,
             warc_folder=warc_dir(root, settings.get("ARCHIVE_WARC_DIR") or ""),
-            warc_max_size=settings.getint("ARCHIVE_WARC_MAX_SIZE", DEFAULT_MAX_SIZE),
+            warc_max_size=_number(settings, "ARCHIVE_WARC_MAX_SIZE", DEFAULT_MAX_SIZE),
             extra_fields=settings.getlist("ARCHIVE_EXTRA_FIELDS"),
-            commit_batch=settings.getint("ARCHIVE_COMMIT_BATCH", COMMIT_BATCH),
-            commit_interval=settings.getfloat(
-                "ARCHIVE_COMMIT_INTERVAL", COMMIT_INTERVAL
+            commit_batch=_number(settings, "ARCHIVE_COMMIT_BATCH", COMMIT_BATCH),
+            commit_interval=_number(
+                settings, "ARCHIVE_COMMIT_INTERVAL", COMMIT_INTERVAL
             ),
         )
+
+    @classmethod
+    def check_settings(cls, settings: BaseSettings) -> None:
+        """ValueError if a setting of the archive cannot be used: said before a
+        command starts, rather than an archive quietly switched off or a
+        traceback half-way."""
+        cls.from_settings(settings)
 
     # --- The index -------------------------------------------------------------------
 
@@ -280,12 +289,15 @@ class Archive:
             if self._syncing is not None:
                 self._syncing.shutdown()
                 self._syncing = None
-            if self._warc is not None:
-                self._warc.close()
-                self._warc = None
-            if self._index is not None:
-                self._index.close()
-                self._index = None
+            warc, self._warc = self._warc, None
+            index, self._index = self._index, None
+            try:
+                if warc is not None:
+                    warc.close()
+            finally:
+                # Closed even when the WARC file's last fsync failed.
+                if index is not None:
+                    index.close()
 
     # --- Group commit ----------------------------------------------------------------
 
@@ -630,6 +642,11 @@ class Archive:
     def withdraw(self, doc_id: str, status: int) -> bool:
         """The page of an archived article answered ``status`` (404, 410): it is
         kept, marked withdrawn, and journalled; whether it was newly marked."""
+        # The answer was just captured: its record is made durable before the
+        # journal says "withdrawn" (the index's own commit does not wait for
+        # a batch that holds only captures).
+        if self.pending:
+            self.commit()
         if not self.has_index():
             return False
         return (
@@ -720,6 +737,22 @@ def _hashed(version: Version | None, digest: str) -> Version | None:
     if version is None:
         return None
     return replace(version, sha256=digest)
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _number(settings: BaseSettings, name: str, default: _N) -> _N:
+    """The setting ``name`` as a number of ``default``'s kind, not below 0."""
+    raw = settings.get(name, default)
+    try:
+        value = type(default)(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < 0:
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ValueError(f"{name} must be {kind}, 0 or more, not {raw!r}")
+    return value
 
 
 def _described(meta: ArticleMeta | None, digest: str) -> ArticleMeta | None:

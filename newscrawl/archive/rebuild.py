@@ -229,6 +229,10 @@ def _rebuild(
     report: RebuildReport,
 ) -> None:
     done = 0
+    # What an unchanged file's rebuild learns (its version's file hash after a
+    # WARC scan, what its page says), written in batches: a synced transaction
+    # each would cost an fsync each.
+    recorded: list[Version] = []
     described: list[ArticleMeta] = []
     for version, derived in _derived(
         archive, sources, channels, rules, max_replacement_ratio, report
@@ -256,17 +260,18 @@ def _rebuild(
             if not dry_run:
                 sha = old.sha256 if old else None
                 if version.sha256 is None:
-                    index.add_versions([replace(version, sha256=sha)])
+                    recorded.append(replace(version, sha256=sha))
                 if sha is not None:
-                    # What the page says, recovered for the file it made; in
-                    # batches, as a transaction each would cost an fsync each.
                     described.append(replace(meta, sha256=sha))
-                    if len(described) >= DESCRIBE_BATCH:
-                        archive.describe(described)
-                        described = []
+                if len(recorded) + len(described) >= DESCRIBE_BATCH:
+                    index.add_versions(recorded)
+                    archive.describe(described)
+                    recorded, described = [], []
             continue
         if not dry_run:
             archive.store(row, derived.data, version=version, meta=meta)
+    if recorded:
+        index.add_versions(recorded)
     archive.describe(described)
 
 

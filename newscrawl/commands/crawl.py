@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
-from newscrawl.archive.fileformat import check_extra_fields
 from newscrawl.archive.files import UnsafePathError, check_component
 from newscrawl.archive.index import (
     ArchiveIndex,
@@ -19,7 +18,7 @@ from newscrawl.archive.index import (
     index_path,
 )
 from newscrawl.archive.lock import ArchiveLock, ArchiveLockedError
-from newscrawl.archive.owner import archive_root
+from newscrawl.archive.owner import Archive, archive_root
 from newscrawl.distributed import enabled as distributed
 from newscrawl.extensions import ExitStatus, RunOutcome
 
@@ -81,7 +80,7 @@ class Command(ScrapyCrawlCommand):
             check_arguments(self.settings, opts.spargs)
         check_categories(self.settings)
         try:
-            check_extra_fields(self.settings.getlist("ARCHIVE_EXTRA_FIELDS"))
+            Archive.check_settings(self.settings)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         crawler = self._create_crawler(spidercls)

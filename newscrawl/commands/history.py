@@ -44,7 +44,7 @@ class Command(ArchiveCommand):
             raise UsageError("name one doc id, e.g. scrapy history ikmvwzxq0000001")
         if not self.require_archive():
             return
-        owner = Archive.from_settings(self.settings)
+        owner = self.owner()
         try:
             owner._index = ArchiveIndex.for_archive(self.archive, create=False)
             self.exitcode = self.show(owner, args[0], opts.diff)

@@ -72,6 +72,7 @@ class Command(ScrapyCommand):
             ArchiveUnwritableError,
             ArchiveWriter,
             WriterClaimedError,
+            WriterClaimLostError,
         )
 
         lock = ArchiveLock(archive_root(settings))
@@ -88,7 +89,7 @@ class Command(ScrapyCommand):
         try:
             try:
                 writer = ArchiveWriter.from_settings(settings)
-            except NotConfigured as exc:
+            except (NotConfigured, ValueError) as exc:
                 raise UsageError(str(exc)) from exc
             stop = writer.stop
             for number in (signal.SIGTERM, signal.SIGINT):
@@ -131,8 +132,17 @@ class Command(ScrapyCommand):
         finally:
             if writer is not None and self.exitcode:
                 # Keep the runs log right after a failure; Redis may be what failed.
-                with contextlib.suppress(OSError, sqlite3.Error):
+                # Each on its own: a record that fails must not keep the WARC
+                # file and the index from being closed.
+                with contextlib.suppress(
+                    OSError,
+                    sqlite3.Error,
+                    RedisError,
+                    ArchiveUnwritableError,
+                    WriterClaimLostError,
+                ):
                     writer.record()
+                with contextlib.suppress(OSError, sqlite3.Error):
                     writer.archive.close()
             lock.release()
 

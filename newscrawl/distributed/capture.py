@@ -2,7 +2,10 @@
 over to the writer, which writes the WARC records by the single-machine rules
 (newscrawl/capture.py, newscrawl/archive/warc.py). Every fetch is handed over
 exactly once: with its article, with a ``withdrawn`` note, or alone (a ``fetch``
-message), always within the bound of waiting hand-overs (``REDIS_HANDOFF_MAX_WAITING``).
+message), within the bound of waiting hand-overs (``REDIS_HANDOFF_MAX_WAITING``) —
+but for the two sent from code that cannot wait (a Twisted errback, a spider
+middleware's ``process_spider_exception``): a ``withdrawn`` note and the fetch of a
+callback that raised, rare, one message each over the bound at most.
 
 Who hands a fetch over is decided in two places, each seeing every outcome of its
 stage, rather than on each path that may lose it:

@@ -252,6 +252,7 @@ class ArchiveWriter:
             )
         for message in taken:
             self.write(message)
+            self.acknowledge()
         self.commit()
         return len(taken)
 
@@ -275,6 +276,10 @@ class ArchiveWriter:
                     return
                 continue
             self.write(message)
+            # A store may have committed the batch before it (the same article
+            # twice, a full batch), whatever became of this message: what that
+            # made durable is published now, not at the next commit.
+            self.acknowledge()
             if self.archive.due():
                 self.commit()
         self.commit()
@@ -399,14 +404,16 @@ class ArchiveWriter:
         marks it; an article this archive does not hold changes nothing."""
         if withdrawn.fetch is not None:
             self.capture(withdrawn.fetch)
-        row = (
-            self.archive.index.get(withdrawn.doc_id)
+        # The doc id the feed listed may be an alias of the archived article (its
+        # page redirected), as the worker's ``archived`` hash holds both.
+        row, _ = (
+            self.archive.index.lookup(withdrawn.doc_id)
             if self.archive.has_index()
-            else None
+            else (None, None)
         )
         if row is not None and row.archived:
             self.hold()
-            if self.archive.withdraw(withdrawn.doc_id, withdrawn.status):
+            if self.archive.withdraw(row.doc_id, withdrawn.status):
                 self.stats.inc_value("archive/withdrawn")
                 logger.warning(
                     "Withdrawn: %s answers %d; the archived %s is kept, marked"
@@ -455,9 +462,10 @@ class ArchiveWriter:
 
         Workers keep no record; the writer's lines (through the archive owner, as
         a crawl's) let ``scrapy changes`` tell downstream tools what changed. The
-        open batch is committed first: only what is durable is counted.
+        open batch is committed first (and its hand-overs acknowledged): only
+        what is durable is counted.
         """
-        self.archive.commit()
+        self.commit()
         totals = self._totals()
         counts = {k: n - self._base[k] for k, n in totals.items()}
         if not any(counts.values()):
