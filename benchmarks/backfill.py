@@ -18,7 +18,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -27,8 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from newscrawl.archive.index import index_path
-from replica.crawl import PROJECT_ROOT, crawl_command
+from replica.crawl import PROJECT_ROOT, archived_count, crawl_command
 from replica.server import Replica
 from replica.site import BEIJING, dated_site
 
@@ -57,19 +55,6 @@ def run(replica: Replica, archive: Path, days: int) -> tuple[int, float, float]:
     if code != 0:
         raise RuntimeError(f"backfill exited {code}:\n{log[-3000:].decode()}")
     return code, wall, usage.ru_maxrss / 1024
-
-
-def archived_count(archive: Path) -> int:
-    """Articles the index counts as archived (0 before it exists)."""
-    path = index_path(archive)
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(path)
-    try:
-        found = db.execute("SELECT count(*) FROM articles WHERE sha256 IS NOT NULL")
-        return int(found.fetchone()[0])
-    finally:
-        db.close()
 
 
 def window_days(requests: list[str]) -> set[str]:

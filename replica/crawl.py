@@ -9,9 +9,12 @@ these runs lift it; nothing else changes.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from newscrawl.archive.index import index_path
 
 #: Settings of every crawl against a replica, besides the feed URL and hosts.
 REPLICA_SETTINGS: dict[str, str] = {
@@ -70,3 +73,18 @@ def run_crawl(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         check=False,
     )
+
+
+def archived_count(archive: Path) -> int:
+    """Articles the index of ``archive`` counts as archived (0 before it exists),
+    read without the archive's owner: tests and benchmarks watch a crawl that
+    another process is running."""
+    path = index_path(archive)
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(path)
+    try:
+        found = db.execute("SELECT count(*) FROM articles WHERE sha256 IS NOT NULL")
+        return int(found.fetchone()[0])
+    finally:
+        db.close()

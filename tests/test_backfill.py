@@ -7,7 +7,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,8 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from newscrawl.archive.index import index_path
-from replica.crawl import PROJECT_ROOT, crawl_command, run_crawl
+from replica.crawl import PROJECT_ROOT, archived_count, crawl_command, run_crawl
 from replica.server import Fault, Replica
 from replica.site import BEIJING, Site, dated_site
 from tests.conftest import crawl_stats, scrapy
@@ -55,19 +53,6 @@ def window_days(replica: Replica) -> list[str]:
 def backfill(replica: Replica, archive: Path) -> subprocess.CompletedProcess[str]:
     """A backfill of the last DAYS days, without live reads."""
     return run_crawl(replica.feed_url, archive, f"backfill={span()}", settings=QUIET)
-
-
-def archived_count(archive: Path) -> int:
-    """Articles the index counts as archived (0 before it exists)."""
-    path = index_path(archive)
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(path)
-    try:
-        found = db.execute("SELECT count(*) FROM articles WHERE sha256 IS NOT NULL")
-        return int(found.fetchone()[0])
-    finally:
-        db.close()
 
 
 @pytest.fixture

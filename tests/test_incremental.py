@@ -25,7 +25,7 @@ import pytest
 
 from newscrawl.archive.index import ArchiveIndex, IndexRow, index_path
 from newscrawl.archive.runlog import read_runs
-from replica.crawl import PROJECT_ROOT, crawl_command, run_crawl
+from replica.crawl import PROJECT_ROOT, archived_count, crawl_command, run_crawl
 from replica.server import Fault, Replica
 from replica.site import (
     DEFAULT_START,
@@ -475,16 +475,6 @@ def test_a_crawl_refuses_a_damaged_index(replica: Replica, archive: Path) -> Non
 CRASH_ARTICLES = 300
 CRASH_PAGES = f"pages={CRASH_ARTICLES // PAGE}"
 ARTICLE_NAME = re.compile(re.escape(FOLDER) + r"/\d{4}-\d{2}-\d{2}-i[a-z]{7}\d{7}\.md")
-
-
-def archived_count(archive: Path) -> int:
-    if not index_path(archive).exists():
-        return 0
-    index = ArchiveIndex.for_archive(archive, create=False)
-    try:
-        return index.count()
-    finally:
-        index.close()
 
 
 def kill_after_articles(
