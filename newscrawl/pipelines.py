@@ -221,12 +221,14 @@ class ArchivePipeline:
         """A batch's commit failed outside ``process_item`` (its time limit, the
         end of the run): one ERROR line; none of its articles counts."""
         self.fail(exc)
+        where = getattr(exc, "filename", None)
         logger.error(
-            "cannot commit the last articles into the archive %s (%s: %s%s);"
+            "cannot commit the last articles into the archive %s (%s: %s%s%s);"
             " stopping the run (the next run fetches them again)",
             self.archive.root,
             self.failure,
             _reason(exc),
+            f", at {where}" if where else "",
             self.free_space(),
         )
 

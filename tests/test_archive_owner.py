@@ -4,6 +4,7 @@ dies; the journal, aliases, missing files, links and folders in the way."""
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterator
 from itertools import islice
@@ -16,7 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE, UnsafePathError
 from newscrawl.archive import owner as owner_module
 from newscrawl.archive.check import verify
-from newscrawl.archive.files import STATE_DIR
+from newscrawl.archive.files import STATE_DIR, open_folder
 from newscrawl.archive.index import ArchiveIndex, IndexRow, Version
 from newscrawl.archive.owner import Archive, Stored, sha256, version_of
 from newscrawl.archive.warc import Fetched
@@ -150,14 +151,19 @@ class Killed(BaseException):
     """Stands for SIGKILL at one step of a write: nothing after it runs."""
 
 
+#: The steps of one write (a batch of one), in order: the bytes staged, the
+#: pending mark, the rename into place, the row that makes it archived.
+STEPS = ["write_temp", "begin_writes", "replace", "finish_write"]
+
+
 def kill_at(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
     def die(*args: object, **kwargs: object) -> None:
         raise Killed
 
-    if target == "atomic_write":
-        # The owner writes a file in two halves (files.prepare_write): the kill
-        # falls before the first.
-        monkeypatch.setattr(owner_module, "prepare_write", die)
+    if target == "write_temp":
+        monkeypatch.setattr(owner_module, "write_temp", die)
+    elif target == "replace":
+        monkeypatch.setattr(os, "replace", die)
     else:
         monkeypatch.setattr(ArchiveIndex, target, die)
 
@@ -167,26 +173,30 @@ def reopen(tmp_path: Path, store: Archive) -> Archive:
     return Archive(tmp_path, DEFAULT_PATH_TEMPLATE)
 
 
-@pytest.mark.parametrize(
-    ("step", "file_after"),
-    [("atomic_write", None), ("finish_write", "new")],
-    ids=["before-the-file", "after-the-file"],
-)
+def staged(root: Path) -> list[str]:
+    """The temporary files waiting in the staging folder."""
+    return sorted(p.name for p in (root / STATE_DIR / "staging").glob("*"))
+
+
+@pytest.mark.parametrize("step", STEPS)
 def test_a_first_write_killed_midway(
-    store: Archive,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    step: str,
-    file_after: str | None,
+    store: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
+    assert store.index.count() == 0  # made before (it is created by a rename too)
     with monkeypatch.context() as patch:
         kill_at(patch, step)
         with pytest.raises(Killed):
             store.store(row(), article())
-    found = indexed(store)
-    assert not found.archived
-    assert (found.pending_path, found.pending_sha256) == (PATH, sha256(article()))
-    assert (tmp_path / PATH).exists() == (file_after is not None)
+    found = store.index.get(DOC_ID)
+    marked = STEPS.index(step) > STEPS.index("begin_writes")
+    if marked:
+        assert found is not None
+        assert (found.pending_path, found.pending_sha256) == (PATH, sha256(article()))
+    assert found is None or not found.archived
+    placed = STEPS.index(step) > STEPS.index("replace")
+    assert (tmp_path / PATH).exists() == placed
+    # Nothing is left where the articles are, whatever the step.
+    assert everything(tmp_path) == ([PATH] if placed else [])
     assert verify(tmp_path).problems == []
     # The next run finds it not archived, fetches it and writes it.
     again = reopen(tmp_path, store)
@@ -197,25 +207,19 @@ def test_a_first_write_killed_midway(
     finally:
         again.close()
     assert verify(tmp_path).problems == []
+    assert staged(tmp_path) == []
 
 
-@pytest.mark.parametrize(
-    ("step", "on_disk"),
-    [("atomic_write", "旧"), ("finish_write", "新")],
-    ids=["before-the-file", "after-the-file"],
-)
+@pytest.mark.parametrize("step", STEPS)
 def test_an_update_killed_midway(
-    store: Archive,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    step: str,
-    on_disk: str,
+    store: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     store.store(row(), article("旧"))
     with monkeypatch.context() as patch:
         kill_at(patch, step)
         with pytest.raises(Killed):
             store.store(row(mtime=200), article("新"))
+    on_disk = "新" if step == "finish_write" else "旧"
     assert (tmp_path / PATH).read_bytes() == article(on_disk)
     found = indexed(store)
     # The old mtime stays, so the next run fetches the article again.
@@ -226,6 +230,56 @@ def test_an_update_killed_midway(
         assert again.store(row(mtime=200), article("新")) == Stored("updated", PATH)
     finally:
         again.close()
+    assert verify(tmp_path).problems == []
+
+
+def test_what_a_killed_batch_staged_is_removed_by_the_next_session(
+    tmp_path: Path,
+) -> None:
+    """A kill -9 leaves the open batch's files in the staging folder, never beside
+    the articles; the next session that writes clears them."""
+    killed = Archive(tmp_path, DEFAULT_PATH_TEMPLATE, commit_batch=10)
+    killed.store(row(), article())
+    killed.store(other(2), article("二"))
+    # (No commit, no close: the process died here.)
+    assert len(staged(tmp_path)) == 2
+    assert everything(tmp_path) == []
+    assert verify(tmp_path).problems == []
+    later = Archive(tmp_path, DEFAULT_PATH_TEMPLATE)
+    try:
+        assert later.check(DOC_ID, "u", 100) == "new"
+        later.store(row(), article())
+        assert staged(tmp_path) == []
+    finally:
+        later.close()
+    assert everything(tmp_path) == [PATH]
+
+
+def test_a_batch_writes_each_folder_through_one_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safe walk to a folder (one ``open`` per name) is made once per batch and
+    folder, not once per file; the descriptors are closed by the commit."""
+    walks: list[Path] = []
+    walk = open_folder
+
+    def counted(root: Path, relative: Path, *, create: bool) -> int:
+        walks.append(relative)
+        return walk(root, relative, create=create)
+
+    monkeypatch.setattr(owner_module, "open_folder", counted)
+    archive = Archive(tmp_path, DEFAULT_PATH_TEMPLATE, commit_batch=20)
+    try:
+        for n in range(30):
+            archive.store(other(n), article(str(n)))
+        archive.commit()
+        assert archive._folders == {}
+    finally:
+        archive.close()
+    folder = Path("金融/新浪财经/新浪财经－国內")
+    # The staging folder once; the articles' folder once per batch (two batches).
+    assert walks == [Path(STATE_DIR, "staging"), folder, folder]
+    assert len(everything(tmp_path)) == 30
     assert verify(tmp_path).problems == []
 
 
@@ -333,8 +387,9 @@ def test_a_batch_counts_once_committed(tmp_path: Path) -> None:
     try:
         for n in range(2):
             batched.store(other(n), article(str(n)), committed=done.append)
-        # Written and pending, not archived: no callback, no row, no journal.
-        assert [p.name for p in tmp_path.rglob("*.md")] != []
+        # Written (staged), not archived: no file in place, no callback, no row,
+        # no journal.
+        assert len(staged(tmp_path)) == 2 and everything(tmp_path) == []
         assert done == [] and archived_rows(tmp_path) == {}
         assert batched.changed["created"] == []
         assert verify(tmp_path).problems == []
@@ -380,10 +435,14 @@ def test_a_batch_that_cannot_commit_stays_pending(
     batched.commit()
     batched.store(other(1), article(), committed=done.append)
 
-    def full(*args: object) -> None:
-        raise OSError(28, "No space left on device")
+    fsync = os.fsync
 
-    monkeypatch.setattr(owner_module, "fsync_folder", full)
+    def folder_full(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(28, "No space left on device")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", folder_full)
     with pytest.raises(OSError, match="No space"):
         batched.commit()
     monkeypatch.undo()

@@ -14,7 +14,7 @@ import asyncio
 import errno
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,10 +79,13 @@ def archive(tmp_path: Path) -> Iterator[tuple[ArchivePipeline, Engine, Path]]:
 def process(pipeline: ArchivePipeline, item: Article) -> Any:
     """``process_item`` inside an event loop, as in a crawl, which closing the
     spider needs; the loop runs what the pipeline scheduled before returning."""
+    return in_loop(lambda: pipeline.process_item(item))
 
+
+def in_loop(call: Callable[[], Any]) -> Any:
     async def run() -> Any:
         try:
-            return pipeline.process_item(item)
+            return call()
         finally:
             await asyncio.sleep(0)
 
@@ -134,6 +137,7 @@ def assert_refused(
 
 def write_one(pipeline: ArchivePipeline, root: Path) -> bytes:
     process(pipeline, article("iwritten000001"))
+    pipeline.archive.commit()
     return (root / FOLDER / "2021-04-20-iwritten000001.md").read_bytes()
 
 
@@ -142,30 +146,15 @@ def test_enospc_at_the_write_call(
 ) -> None:
     pipeline, engine, root = archive
     before = write_one(pipeline, root)
-    real_fdopen = os.fdopen
+    real_write = os.write
 
-    class HalfWritten:
-        """A file on a disk that fills up halfway through the write."""
-
-        def __init__(self, stream: Any) -> None:
-            self.stream = stream
-
-        def __enter__(self) -> HalfWritten:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.stream.close()
-
-        def write(self, data: bytes) -> int:
-            self.stream.write(data[: len(data) // 2])
-            self.stream.flush()
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.stream, name)
+    def half_written(fd: int, data: Any) -> int:
+        """A disk that fills up halfway through the file's bytes."""
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with monkeypatch.context() as patched:
-        patched.setattr(os, "fdopen", lambda *a, **k: HalfWritten(real_fdopen(*a, **k)))
+        patched.setattr(os, "write", half_written)
         assert_refused(
             pipeline, engine, root, "ifull00000001", "ENOSPC", "No space left on device"
         )
@@ -205,16 +194,18 @@ def test_a_full_index(archive: tuple[ArchivePipeline, Engine, Path]) -> None:
     db = pipeline.archive.index.db
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages}")
-    # The row about to be written does not fit: the file is not written either.
+    # The row about to be written does not fit: found by the batch's commit,
+    # before the file is put in place.
     item = article("ifullindex0001")
     item.url += "?" + "x" * 50_000
-    with pytest.raises(DropItem) as dropped:
-        process(pipeline, item)
-    assert dropped.value.log_level == "ERROR"
-    assert "(SQLITE_FULL: database or disk is full, " in str(dropped.value)
+    process(pipeline, item)
+    assert stat(pipeline, "archive/failed") is None
+    in_loop(pipeline.archive.flush)
+    assert stat(pipeline, "archive/failed") == 1
     assert stat(pipeline, "archive/failed/SQLITE_FULL") == 1
     assert engine.closed == ["archive_failed"]
     assert [p for p in everything(root) if "ifullindex0001" in p.name] == []
+    assert [p for p in everything(root) if p.suffix == ".tmp"] == []
 
 
 def test_unsafe_path_is_dropped_before_any_write(

@@ -618,10 +618,14 @@ def test_a_kill_mid_batch_loses_nothing_and_refetches_at_most_that_batch(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    staging = archive / ".newscrawl" / "staging"
     try:
         wait_for(
-            lambda: len(articles(archive)) >= ARTICLES + 2 * batch + 5,
-            "25 new article files",
+            lambda: (
+                archived_count(archive) >= ARTICLES + 2 * batch
+                and len(list(staging.glob("*.tmp"))) >= 5
+            ),
+            "two batches committed and five files of the third written",
         )
     finally:
         crawl.send_signal(signal.SIGKILL)
@@ -629,9 +633,11 @@ def test_a_kill_mid_batch_loses_nothing_and_refetches_at_most_that_batch(
         fetched = set(replica.article_requests())
         replica.faults.clear()
     committed = archived_count(archive)
-    # Two batches are durable; the third was being written: its files are on
-    # disk, pending in the index, not archived.
-    assert ARTICLES + 2 * batch <= committed < len(articles(archive))
+    # Two batches are durable; the third was being written: its files wait in
+    # the staging folder, none of them in place nor archived.
+    assert ARTICLES + 2 * batch <= committed < ARTICLES + 3 * batch
+    assert len(articles(archive)) == committed
+    assert list(staging.glob("*.tmp")) != []
     assert_verified(archive)
     # Nothing archived before is lost or changed.
     rows = {r.doc_id: r for r in index_rows(archive)}
@@ -654,6 +660,8 @@ def test_a_kill_mid_batch_loses_nothing_and_refetches_at_most_that_batch(
     assert archived_count(archive) == ARTICLES + len(added)
     assert all(r.archived and r.pending_path is None for r in index_rows(archive))
     assert_verified(archive)
+    # The next run cleared what the killed one had staged.
+    assert list(staging.glob("*")) == []
 
 
 def test_a_slow_batch_is_committed_on_its_time_limit(

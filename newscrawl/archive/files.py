@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,88 +204,65 @@ def regular_or_absent(folder_fd: int, name: str) -> bool:
     return True
 
 
-def atomic_write(
-    path: Path, data: bytes, *, root: Path | None = None, sync_folder: bool = True
-) -> None:
+def atomic_write(path: Path, data: bytes, *, root: Path | None = None) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one.
 
-    The bytes go to a new hidden temporary file (created exclusively, never
-    through a link) in the same folder, are flushed and fsynced, then renamed over
-    ``path``; the folder is fsynced so the rename itself survives a power cut,
-    unless ``sync_folder`` is False: the caller then fsyncs it (``fsync_folder``),
-    once for a batch of files. On any error the temporary file is removed. Below
-    ``root`` (default: the file's folder) no link is followed and none is written
-    over.
-    """
-    prepare_write(path, data, root=root)(sync_folder)
-
-
-def prepare_write(
-    path: Path, data: bytes, *, root: Path | None = None
-) -> Callable[[bool], None]:
-    """The first half of ``atomic_write``: the folder reached (no link followed),
-    the name checked (NotAFileError), the bytes written to the temporary file
-    (OSError if the disk refuses them). Returns the second half: fsync the
-    temporary file, rename it over ``path``, fsync the folder if asked. The
-    second half may run in another thread: the archive owner runs those of a
-    batch side by side, so that the file system commits their fsyncs together.
+    The bytes go to a new hidden temporary file (``write_temp``) in the same
+    folder, fsynced, then renamed over ``path``; the folder is fsynced so the
+    rename itself survives a power cut. On any error the temporary file is
+    removed. Below ``root`` (default: the file's folder) no link is followed and
+    none is written over. (The archive owner writes a batch's files this way,
+    each step once for the whole batch.)
     """
     base = path.parent if root is None else root
     base.mkdir(parents=True, exist_ok=True)
     folder = open_folder(base, path.parent.relative_to(base), create=True)
-    name = path.name
     try:
-        regular_or_absent(folder, name)
-        temp = f"{TEMP_PREFIX}{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
-        fd = os.open(
-            temp,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-            0o644,
-            dir_fd=folder,
-        )
+        regular_or_absent(folder, path.name)
+        temp = write_temp(folder, path.name, data)
         try:
-            with os.fdopen(fd, "wb", closefd=False) as stream:
-                stream.write(data)
-                stream.flush()
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp, dir_fd=folder)
-            raise
-    except BaseException:
-        os.close(folder)
-        raise
-
-    def finish(sync_folder: bool = True) -> None:
-        try:
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
-            if sync_folder:
-                os.fsync(folder)
+            fsync_file(folder, temp)
+            os.replace(temp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp, dir_fd=folder)
             raise
-        finally:
-            os.close(folder)
-
-    return finish
-
-
-def fsync_folder(root: Path, relative: Path) -> None:
-    """Make the renames in the folder ``root/relative`` durable (reached as
-    ``atomic_write`` reaches it, never through a link); nothing if it is gone."""
-    try:
-        folder = open_folder(root, relative, create=False)
-    except FileNotFoundError:
-        return
-    try:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def write_temp(folder: int, name: str, data: bytes) -> str:
+    """Write ``data`` to a new temporary file for ``name`` in the folder ``folder``
+    (a descriptor): hidden, created exclusively and never through a link; not
+    synced. Its name; on any error nothing is left (OSError raised)."""
+    temp = f"{TEMP_PREFIX}{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    fd = os.open(
+        temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder
+    )
+    try:
+        try:
+            # os.write, not a file object: no fstat, isatty and lseek per file.
+            rest = memoryview(data)
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp, dir_fd=folder)
+        raise
+    return temp
+
+
+def fsync_file(folder: int, name: str) -> None:
+    """fsync the file ``name`` of the folder ``folder`` (a descriptor), reached
+    without following a link."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_file(root: Path, relative: Path) -> bool:

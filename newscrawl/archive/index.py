@@ -6,14 +6,15 @@ Writing an article is a two-step protocol so that the index and the files agree 
 every instant, whenever the process is killed:
 
 1. ``begin_write`` records the path and hash about to be written (``pending_*``);
-2. the file is written atomically and made durable;
+2. the file is renamed into place from a durable temporary file;
 3. ``finish_write`` moves the pending values into the row in one transaction.
 
 Until step 3 the article does not count as archived. A reader (``verify``) accepts
 a file that matches either the committed or the pending hash of its row. The
-archive owner runs step 3 of a whole batch of articles in one transaction (group
-commit, owner.py), after the folders of their files are fsynced: the pending marks
-of step 1 then cover every file of the batch until it commits.
+archive owner runs each step for a whole batch of articles at once (group commit,
+owner.py): the pending marks of the batch in one transaction (``begin_writes``),
+the renames, then, once their folders are fsynced, step 3 of every article in
+one transaction.
 """
 
 from __future__ import annotations
@@ -557,21 +558,26 @@ class ArchiveIndex:
     # --- Writing ---------------------------------------------------------------------
 
     def begin_write(self, doc_id: str, url: str, path: str, sha256: str) -> None:
-        """Record that ``path`` is about to be written with bytes of ``sha256``.
+        """Record that ``path`` is about to be written with bytes of ``sha256``."""
+        self.begin_writes([(doc_id, url, path, sha256)])
 
-        Not synced (saving one fsync per article): a killed process loses nothing;
-        after a power cut the article may be on disk without this row, which
-        ``verify`` reports and ``reindex`` or the next run repairs. The row that
-        makes the article count as archived (``finish_write``) is synced.
+    def begin_writes(self, writes: Iterable[tuple[str, str, str, str]]) -> None:
+        """Record that each ``(doc id, url, path, sha256)`` is about to be written:
+        a batch's files, in one transaction.
+
+        Not synced (saving an fsync): a killed process loses nothing; after a
+        power cut an article may be on disk without this row, which ``verify``
+        reports and ``reindex`` or the next run repairs. The row that makes the
+        article count as archived (``finish_write``) is synced.
         """
         with self.transaction(synced=False) as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO articles (doc_id, url, path, pending_path, pending_sha256)"
-                " VALUES (?, ?, ?, ?, ?)"
+                " VALUES (?1, ?2, ?3, ?3, ?4)"
                 " ON CONFLICT(doc_id) DO UPDATE SET"
                 " pending_path = excluded.pending_path,"
                 " pending_sha256 = excluded.pending_sha256",
-                (doc_id, url, path, path, sha256),
+                writes,
             )
 
     def finish_write(

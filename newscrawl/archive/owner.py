@@ -8,26 +8,29 @@ commands all use it, so the archive's rules live in one place:
 - every change is journalled in the index in the transaction that makes it, so
   ``scrapy changes`` sees the work of runs that were killed;
 - durability comes per batch (group commit, ``commit``): the files of a batch are
-  written (temporary name, fsync, rename) as they come, each marked pending in the
-  index first; then, once per batch, the WARC file is fsynced, the folders the
-  renames touched are fsynced and the index commits every row, journal line and
-  version of the batch in one transaction. Only then does an article count as
-  archived (its ``committed`` callback runs: stats, log, hand-over). A process
-  killed before that leaves the batch's files pending, which the next run takes
-  as it takes any half-written article: it fetches them again;
+  written under temporary names in the staging folder (``.newscrawl/staging``,
+  as a maildir's ``tmp``) as they come; then, once per batch, the WARC file and
+  the staged files are fsynced, the files are marked pending in the index (one
+  transaction) and renamed into place, their folders are fsynced and the index
+  commits every row, journal line and version of the batch in one transaction.
+  Only then does an article count as archived (its ``committed`` callback runs:
+  stats, log, hand-over). A process killed before that leaves the batch's files
+  staged (cleared by the next session) or pending, which the next run takes as it
+  takes any half-written article: it fetches them again;
 - nothing is written outside the archive folder, nor through a link in it;
 - an article whose file went missing is not "archived": the next run fetches it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import sqlite3
 import stat
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +38,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from newscrawl.archive.fileformat import check_extra_fields
 from newscrawl.archive.files import (
+    STATE_DIR,
     NotAFileError,
     PathRules,
-    fsync_folder,
-    prepare_write,
+    fsync_file,
+    is_temp_file,
+    open_folder,
+    regular_or_absent,
     remove_file,
+    write_temp,
 )
 from newscrawl.archive.index import (
     ArchiveIndex,
@@ -75,6 +82,10 @@ COMMIT_INTERVAL = 1.0
 #: Files fsynced side by side: the file system (ext4's journal) commits fsyncs
 #: that wait together in one go, where one after the other each costs a commit.
 SYNC_THREADS = 8
+#: Where a batch's files wait for its commit, inside the archive's state folder.
+STAGING = "staging"
+#: Folders a batch keeps open (their descriptors): one more commits the batch first.
+MAX_OPEN_FOLDERS = 256
 #: What the archive says of a feed item: fetch it ("new", "changed", "missing"),
 #: or not ("current").
 Freshness = Literal["new", "changed", "missing", "current"]
@@ -89,14 +100,30 @@ class Stored:
     old_path: str | None = None  # "moved": where it was
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A file of the open batch, waiting under a temporary name for the commit to
+    fsync it and rename it into place."""
+
+    #: The folder holding the temporary file (a descriptor): the staging folder,
+    #: or the file's own folder if that is on another file system.
+    staged_in: int
+    temp: str
+    #: The file's folder (a descriptor) and its name there.
+    folder: int
+    name: str
+    #: What the index marks pending before the rename: (doc id, URL, path, hash).
+    pending: tuple[str, str, str, str]
+
+
 @dataclass(slots=True)
 class Batch:
     """What the next commit makes durable: index steps to run in one transaction,
     folders to fsync, and what to do once it is durable."""
 
     steps: list[Callable[[], None]] = field(default_factory=list)
-    #: Each file's fsync and rename, running (``Archive._syncing``).
-    files: list[Future[None]] = field(default_factory=list)
+    #: Its files, written under temporary names, in the order they were stored.
+    files: list[Staged] = field(default_factory=list)
     #: The old files of moved articles: removed once the new ones are renamed.
     moved: list[str] = field(default_factory=list)
     folders: set[str] = field(default_factory=set)
@@ -197,10 +224,12 @@ class Archive:
         self.commit_batch = max(1, commit_batch)
         self.commit_interval = commit_interval
         self._batch = Batch()
-        #: Whether each file's fsync and rename may end after ``store`` returned
-        #: (by the batch's commit): ``rebuild``, which writes files as fast as
-        #: it derives them. A crawl's file is in place when ``store`` returns.
-        self.files_together = False
+        #: The folders the open batch writes in, by archive-relative path: their
+        #: descriptor and that of the folder their files are staged in (closed
+        #: by the commit). Each is reached once per batch, not once per file.
+        self._folders: dict[str, tuple[int, int]] = {}
+        #: The staging folder (a descriptor) and its file system, once opened.
+        self._staging: tuple[int, int] | None = None
         self._syncing: ThreadPoolExecutor | None = None
         #: When the oldest change not yet durable was made (monotonic), if any.
         self._dirty_since: float | None = None
@@ -289,6 +318,9 @@ class Archive:
             if self._syncing is not None:
                 self._syncing.shutdown()
                 self._syncing = None
+            if self._staging is not None:
+                os.close(self._staging[0])
+                self._staging = None
             warc, self._warc = self._warc, None
             index, self._index = self._index, None
             try:
@@ -312,25 +344,28 @@ class Archive:
     def commit(self) -> None:
         """Make the open batch durable, then run its ``committed`` callbacks.
 
-        In this order: the WARC records its articles derive from; the files'
-        fsyncs and renames still running (``files_together``); the old files of
-        moved articles; the folders their files were renamed in; then the index
-        in one synced transaction (rows, journal, versions, aliases). A batch
-        that fails is not retried: its files stay pending in the index (OSError
-        or sqlite3.Error raised), as a killed run leaves them.
+        In this order: the WARC records its articles derive from; the staged
+        files (fsynced side by side); their pending marks in the index, in one
+        transaction; their renames into place; the old files of moved articles;
+        the folders the files were renamed in; then the index in one synced
+        transaction (rows, journal, versions, aliases). A batch that fails is
+        not retried (OSError or sqlite3.Error raised): its files are pending or
+        never placed, as a killed run leaves them.
         """
         batch, self._batch = self._batch, Batch()
+        folders, self._folders = self._folders, {}
         self._dirty_since = None
-        if self._warc is not None:
-            self._warc.sync()
-        # Every file's fsync and rename ends (the first error raised after).
-        failed = [e for e in (f.exception() for f in batch.files) if e is not None]
-        if failed:
-            raise failed[0]
-        for path in batch.moved:
-            remove_file(self.root, Path(path))
-        for folder in sorted(batch.folders):
-            fsync_folder(self.root, Path(folder))
+        try:
+            if self._warc is not None:
+                self._warc.sync()
+            self._place(batch.files)
+            for path in batch.moved:
+                remove_file(self.root, Path(path))
+            for folder in sorted(batch.folders):
+                os.fsync(folders[folder][0])
+        finally:
+            for fd, _ in folders.values():
+                os.close(fd)
         if batch.steps:
             # The index's writes of each step join this one transaction.
             with self._opened().transaction():
@@ -366,6 +401,75 @@ class Archive:
     def _changed(self) -> None:
         if self._dirty_since is None:
             self._dirty_since = time.monotonic()
+
+    def _place(self, files: list[Staged]) -> None:
+        """Put a batch's staged files in place: fsynced (side by side), marked
+        pending, renamed. A file not renamed (an error on the way) is removed."""
+        placed = 0
+        try:
+            if not files:
+                return
+            if len(files) == 1:
+                fsync_file(files[0].staged_in, files[0].temp)
+            else:
+                if self._syncing is None:
+                    self._syncing = ThreadPoolExecutor(SYNC_THREADS, "newscrawl-fsync")
+                for _ in self._syncing.map(
+                    lambda f: fsync_file(f.staged_in, f.temp), files
+                ):
+                    pass
+            self._opened().begin_writes(f.pending for f in files)
+            for staged in files:
+                try:
+                    os.replace(
+                        staged.temp,
+                        staged.name,
+                        src_dir_fd=staged.staged_in,
+                        dst_dir_fd=staged.folder,
+                    )
+                except OSError as exc:
+                    # Named by the article's path, not the temporary file's name.
+                    raise OSError(exc.errno, exc.strerror, staged.pending[2]) from exc
+                placed += 1
+        finally:
+            for staged in files[placed:]:
+                with contextlib.suppress(OSError):
+                    os.unlink(staged.temp, dir_fd=staged.staged_in)
+
+    def _folder(self, relative: str) -> tuple[int, int]:
+        """The folder ``relative`` of the archive (created, reached without
+        following a link) and the folder to stage its files in, as descriptors
+        kept open for the batch. NotAFileError if a link or a file is in the way."""
+        found = self._folders.get(relative)
+        if found is not None:
+            return found
+        if len(self._folders) >= MAX_OPEN_FOLDERS:
+            self.commit()
+        staging, device = self._staging_folder()
+        folder = open_folder(self.root, Path(relative), create=True)
+        # A rename cannot cross file systems: a folder mounted from elsewhere
+        # stages its files beside them.
+        staged_in = staging if os.fstat(folder).st_dev == device else folder
+        self._folders[relative] = (folder, staged_in)
+        return folder, staged_in
+
+    def _staging_folder(self) -> tuple[int, int]:
+        """The staging folder and its file system (``st_dev``), opened once per
+        session; what a killed session left there is removed first (only the
+        holder of the archive's lock writes)."""
+        if self._staging is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = open_folder(self.root, Path(STATE_DIR, STAGING), create=True)
+            try:
+                for name in os.listdir(fd):
+                    if is_temp_file(Path(name)):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(name, dir_fd=fd)
+                self._staging = fd, os.fstat(fd).st_dev
+            except BaseException:
+                os.close(fd)
+                raise
+        return self._staging
 
     def _commit_if_in_batch(self, *doc_ids: str) -> None:
         if not self._batch.doc_ids.isdisjoint(doc_ids):
@@ -523,17 +627,18 @@ class Archive:
         meta: ArticleMeta | None,
     ) -> Stored:
         index = self._opened()
-        index.begin_write(row.doc_id, row.url, row.path, digest)
-        # Written now (a disk that refuses the bytes fails this article), fsynced
-        # and renamed (now, or beside the batch's other files); folders at commit.
-        finish = prepare_write(self.root / row.path, data, root=self.root)
-        if self.files_together:
-            if self._syncing is None:
-                self._syncing = ThreadPoolExecutor(SYNC_THREADS, "newscrawl-fsync")
-            self._batch.files.append(self._syncing.submit(finish, False))
-        else:
-            finish(False)
-        self._batch.folders.add(str(Path(row.path).parent))
+        # Written now (a disk that refuses the bytes fails this article); fsynced,
+        # marked pending and renamed into place with the batch (``commit``).
+        relative, _, name = row.path.rpartition("/")
+        folder, staged_in = self._folder(relative)
+        regular_or_absent(folder, name)
+        temp = write_temp(staged_in, name, data)
+        self._batch.files.append(
+            Staged(
+                staged_in, temp, folder, name, (row.doc_id, row.url, row.path, digest)
+            )
+        )
+        self._batch.folders.add(relative)
         moved_from = None
         if old is not None and old.archived and old.path != row.path:
             # The article moved (its date or channel changed): the old file goes

@@ -195,25 +195,18 @@ def rebuild(
     report = RebuildReport()
     index = archive.index
     sources = list(_sources(archive, doc_ids, since, report))
-    # Each rebuilt article is its own doc id: its file need not be in place
-    # before the next one is derived, only by the batch's commit (fsyncs side
-    # by side: the file system commits them together).
-    together, archive.files_together = archive.files_together, True
-    try:
-        _rebuild(
-            archive,
-            index,
-            sources,
-            channels,
-            dry_run,
-            rules,
-            max_replacement_ratio,
-            progress,
-            report,
-        )
-        archive.commit()
-    finally:
-        archive.files_together = together
+    _rebuild(
+        archive,
+        index,
+        sources,
+        channels,
+        dry_run,
+        rules,
+        max_replacement_ratio,
+        progress,
+        report,
+    )
+    archive.commit()
     return report
 
 
