@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from lxml.html import HtmlElement
 
+from newscrawl.sina import article as article_module
 from newscrawl.sina.article import PageFields, extract_page, normalize_title
 from newscrawl.sina.dates import rfc1123
 from newscrawl.sina.encoding import read_document
@@ -70,6 +71,35 @@ def test_seed_replica_page() -> None:
     assert rfc1123(got.published) == "Tue, 20 Apr 2021 11:51:38 GMT"  # type: ignore[arg-type]
     assert got.outlet == "澎湃新闻"
     assert got.doc_id == "ikmvwzxq0000001"
+
+
+def test_the_title_is_found_beside_the_body_without_reading_the_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2016+ pages: h1.main-title is a child of one of the body's ancestors; the
+    whole-page search for h1s (the costliest of the fields) is not made."""
+    root = parsed(page("gne_finance_roll_2018-12-28_doc-ihqfskcn2160999.html"))
+
+    def whole_page(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the whole page was searched for h1s")
+
+    monkeypatch.setattr(article_module, "_H1S", whole_page)
+    got = extract_page(root, FINANCE_URL)
+    assert (got.title_source, got.title_raw) == (
+        "h1",
+        '60万"12306账号"外泄? 中铁总辟谣称消息不实',
+    )
+
+
+def test_a_title_away_from_the_body_is_found_in_the_whole_page() -> None:
+    # 2016 pages: h1#artibodyTitle in div.page-header, apart from the body's
+    # ancestors (http://finance.sina.com.cn/money/forex/forexroll/2016-05-25/doc-ifxsktkp9337164.shtml).
+    got = corpus_fields(
+        "finance-2016-artibody-fxsktkp9337164",
+        "http://finance.sina.com.cn/money/forex/forexroll/2016-05-25/doc-ifxsktkp9337164.shtml",
+    )
+    assert got.title_source == "h1"
+    assert got.title_raw.strip() == "人民币中间价创逾五年新低 做市商称符合预期"
 
 
 def test_title_falls_back_to_og_title_then_title_tag() -> None:
