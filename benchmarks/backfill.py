@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from benchmarks.crawl import measured
 from replica.crawl import PROJECT_ROOT, archived_count, crawl_command
 from replica.server import Replica
 from replica.site import BEIJING, dated_site
@@ -40,21 +40,12 @@ def span(days: int) -> str:
     return f"backfill={today - timedelta(days=days - 1)}:{today}"
 
 
-def run(replica: Replica, archive: Path, days: int) -> tuple[int, float, float]:
-    """One backfill to its end: (exit status, wall seconds, peak RSS MB)."""
-    argv = crawl_command(replica.feed_url, archive, span(days), settings=SETTINGS)
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        argv, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+def run(replica: Replica, archive: Path, days: int) -> tuple[float, float]:
+    """One backfill to its end: (wall seconds, peak RSS MB)."""
+    wall, usage = measured(
+        crawl_command(replica.feed_url, archive, span(days), settings=SETTINGS)
     )
-    assert process.stderr is not None
-    log = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"backfill exited {code}:\n{log[-3000:].decode()}")
-    return code, wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024
 
 
 def window_days(requests: list[str]) -> set[str]:
@@ -70,11 +61,11 @@ def full_and_second(days: int, per_day: tuple[int, int]) -> dict[str, object]:
     site = dated_site(days, per_day, seed=1)
     with Replica(site) as replica, tempfile.TemporaryDirectory() as folder:
         archive = Path(folder) / "archive"
-        _, wall, rss = run(replica, archive, days)
+        wall, rss = run(replica, archive, days)
         fetched = Counter(replica.article_requests())
         first_feed = len(replica.feed_requests())
         replica.clear_log()
-        _, second_wall, _ = run(replica, archive, days)
+        second_wall, _ = run(replica, archive, days)
         second_days = sorted(window_days(replica.requests))
         result = {
             "days": days,
@@ -156,7 +147,7 @@ def memory(sizes: list[int]) -> list[dict[str, float]]:
         days = max(1, n // 200)
         site = dated_site(days + 2, (200, 200), seed=2)
         with Replica(site) as replica, tempfile.TemporaryDirectory() as folder:
-            _, wall, rss = run(replica, Path(folder) / "archive", days + 2)
+            wall, rss = run(replica, Path(folder) / "archive", days + 2)
         print(f"memory: {len(site)} articles backfilled, peak RSS {rss:.0f} MB")
         found.append({"articles": len(site), "peak_rss_mb": rss, "wall_s": wall})
     return found

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from benchmarks.crawl import Run, crawl_argv
+from benchmarks.crawl import Run, crawl_argv, measured
 from newscrawl.archive.files import DEFAULT_PATH_TEMPLATE
 from newscrawl.archive.owner import COMMIT_BATCH, COMMIT_INTERVAL, Archive
 from newscrawl.archive.rebuild import rebuild
@@ -58,22 +58,13 @@ def start_replica(articles: int) -> tuple[subprocess.Popen[str], str]:
 def crawl(
     name: str, spider: str, feed: str, articles: int, archive: Path, **extra: str
 ) -> Run:
-    argv = crawl_argv(
-        spider, feed, articles, archive, {"LOG_LEVEL": "WARNING", **extra}
+    wall, usage = measured(
+        crawl_argv(spider, feed, articles, archive, {"LOG_LEVEL": "WARNING", **extra})
     )
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        argv, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stderr is not None
-    log = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{name} failed:\n{log[-3000:]}")
     return Run(
         spider=name,
         articles=articles,
-        wall_s=time.perf_counter() - started,
+        wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,
         responses=articles,
@@ -343,12 +334,12 @@ def main(argv: list[str] | None = None) -> None:
         replica.wait()
     floor = statistics.median(r.cpu_s for r in runs["floor"])
     print(f"{total} articles, {args.repeat} runs each, medians (CPU = user + sys):")
-    for name, measured in runs.items():
-        cpu = statistics.median(r.cpu_s for r in measured)
+    for name, crawls in runs.items():
+        cpu = statistics.median(r.cpu_s for r in crawls)
         print(
             f"  {name:>12}: {cpu:6.2f} s CPU, {cpu / total * 1000:5.2f} ms/article,"
             f" {cpu / floor:.2f}× floor,"
-            f" {statistics.median(r.max_rss_mb for r in measured):.0f} MB"
+            f" {statistics.median(r.max_rss_mb for r in crawls):.0f} MB"
         )
     archive = keep / "archive"
     sizes = disk(archive)

@@ -43,6 +43,7 @@ import argparse
 import json
 import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -202,18 +203,7 @@ def crawl(
     after 2,000 others of the same block group were removed.
     """
     archive = Path(tempfile.mkdtemp(dir=workspace)) / "archive"
-    argv = crawl_argv(spider, feed, articles, archive, settings or {})
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        argv, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stderr is not None
-    log = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{spider} exited {code}:\n{log[-3000:]}")
+    wall, usage = measured(crawl_argv(spider, feed, articles, archive, settings or {}))
     written = sum(
         1
         for p in archive.rglob("*.md")
@@ -229,6 +219,28 @@ def crawl(
         max_rss_mb=usage.ru_maxrss / 1024,
         responses=articles,
     )
+
+
+def measured(argv: list[str]) -> tuple[float, resource.struct_rusage]:
+    """Run ``argv`` from the project root to its end: its wall seconds and its
+    resource usage from ``os.wait4`` (CPU, peak RSS). RuntimeError with the end
+    of its log if it fails."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    log = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(argv[:5])} … exited {code}:\n{log[-3000:]}")
+    return wall, usage
 
 
 def median_run(runs: list[Run]) -> Run:
