@@ -8,6 +8,8 @@ import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,25 @@ needs_root = pytest.mark.skipif(
     os.geteuid() != 0 and not os.environ.get("CI"),
     reason="needs root: mount a tmpfs, chattr +i",
 )
+
+
+@contextmanager
+def tmpfs(mountpoint: Path, size: str = "1m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at the existing folder ``mountpoint``, unmounted
+    afterwards; the test is skipped if it cannot be mounted (``needs_root``)."""
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=True)
+
 
 BODY_START = "<div>   \n"
 BODY_END = "  \n</div>\n            "

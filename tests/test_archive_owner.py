@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from itertools import islice
@@ -22,7 +21,7 @@ from newscrawl.archive.files import STATE_DIR, open_folder
 from newscrawl.archive.index import ArchiveIndex, IndexRow, Version
 from newscrawl.archive.owner import Archive, Stored, sha256, version_of
 from newscrawl.archive.warc import Fetched
-from tests.conftest import needs_root
+from tests.conftest import needs_root, tmpfs
 
 CATEGORIES = ("金融", "新浪财经", "新浪财经－国內")
 DOC_ID = "ikmvwzxq0000001"
@@ -263,17 +262,9 @@ def test_a_folder_mounted_from_another_file_system_stages_beside_its_files(
 ) -> None:
     """A rename cannot cross file systems: the files of a category folder that is
     a mount point wait for the commit in that folder, hidden, not in staging."""
-    mounted = tmp_path / "金融"
-    mounted.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mounted)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    mountpoint = tmp_path / "金融"
+    mountpoint.mkdir()
+    with tmpfs(mountpoint):
         archive = Archive(tmp_path, DEFAULT_PATH_TEMPLATE, commit_batch=10)
         try:
             archive.store(row(), article())
@@ -286,8 +277,6 @@ def test_a_folder_mounted_from_another_file_system_stages_beside_its_files(
         assert [p.name for p in folder.iterdir()] == [Path(PATH).name]
         assert (tmp_path / PATH).read_bytes() == article()
         assert verify(tmp_path).problems == []
-    finally:
-        subprocess.run(["umount", "-l", str(mounted)], check=True)
 
 
 def test_a_batch_writes_each_folder_through_one_descriptor(

@@ -27,7 +27,7 @@ import pytest
 from replica.crawl import run_crawl
 from replica.server import Replica
 from replica.site import SiteArticle, add_generated, fixture_site
-from tests.conftest import crawl_stats, needs_root
+from tests.conftest import crawl_stats, needs_root, tmpfs
 from tests.test_crawl import articles, files
 from tests.test_hostile import PAGES, index_rows, verify
 
@@ -146,18 +146,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs mounted at a fresh folder, unmounted after the test."""
     mountpoint = tmp_path / "disk"
     mountpoint.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=True)
+    with tmpfs(mountpoint) as mounted:
+        yield mounted
 
 
 def test_full_disk_stops_the_run_and_keeps_the_archive_whole(
