@@ -17,7 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 from newscrawl.archive import DEFAULT_PATH_TEMPLATE, UnsafePathError
 from newscrawl.archive import owner as owner_module
 from newscrawl.archive.check import verify
-from newscrawl.archive.files import STATE_DIR, open_folder
+from newscrawl.archive.files import STATE_DIR, open_folder, remove_file
 from newscrawl.archive.index import ArchiveIndex, IndexRow, Version
 from newscrawl.archive.owner import Archive, Stored, sha256, version_of
 from newscrawl.archive.warc import Fetched
@@ -279,6 +279,95 @@ def test_a_folder_mounted_from_another_file_system_stages_beside_its_files(
         assert verify(tmp_path).problems == []
 
 
+def test_a_batch_with_too_many_folders_open_is_committed_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(owner_module, "MAX_OPEN_FOLDERS", 2)
+    archive = Archive(tmp_path, DEFAULT_PATH_TEMPLATE, commit_batch=10)
+    done: list[Stored] = []
+    try:
+        paths = [other(n).path.replace("新浪财经－国內", f"c{n}") for n in range(3)]
+        for n, path in enumerate(paths[:2]):
+            archive.store(other(n, path), article(str(n)), committed=done.append)
+        assert done == []
+        # A third folder: the two open ones are committed (and closed) first.
+        archive.store(other(2, paths[2]), article("2"), committed=done.append)
+        assert [s.path for s in done] == paths[:2]
+        assert list(archive._folders) == [str(Path(paths[2]).parent)]
+        assert len(staged(tmp_path)) == 1
+    finally:
+        archive.close()
+    assert [s.path for s in done] == paths
+    assert everything(tmp_path) == sorted(paths)
+    assert verify(tmp_path).problems == []
+
+
+def test_a_batch_whose_claim_is_lost_puts_nothing_in_place(tmp_path: Path) -> None:
+    """The distributed writer's fence runs again before the commit's renames."""
+    archive = Archive(tmp_path, DEFAULT_PATH_TEMPLATE, commit_batch=10)
+    done: list[Stored] = []
+    lost = False
+
+    def fence() -> None:
+        if lost:
+            raise RuntimeError("claim lost")
+
+    archive.fence = fence
+    try:
+        archive.store(other(0), article(), committed=done.append)
+        lost = True
+        with pytest.raises(RuntimeError, match="claim lost"):
+            archive.commit()
+        assert done == [] and staged(tmp_path) == [] and everything(tmp_path) == []
+        assert archived_rows(tmp_path) == {}
+    finally:
+        archive.close()
+
+
+def test_a_moved_article_loses_its_old_file_once_the_new_name_is_durable(
+    store: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.store(row(), article())
+    events: list[str] = []
+    fsync = os.fsync
+
+    def recorded_fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            events.append("folder fsync")
+        fsync(fd)
+
+    def recorded_remove(root: Path, relative: Path) -> bool:
+        events.append(f"remove {relative.as_posix()}")
+        return remove_file(root, relative)
+
+    monkeypatch.setattr(os, "fsync", recorded_fsync)
+    monkeypatch.setattr(owner_module, "remove_file", recorded_remove)
+    assert store.store(row(MOVED), article()) == Stored("moved", MOVED, PATH)
+    assert events[:2] == ["folder fsync", f"remove {PATH}"]
+    assert everything(tmp_path) == [MOVED]
+
+
+def test_a_move_killed_at_the_rename_keeps_the_old_file(
+    store: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.store(row(), article())
+    with monkeypatch.context() as patch:
+        kill_at(patch, "replace")
+        with pytest.raises(Killed):
+            store.store(row(MOVED), article())
+    assert everything(tmp_path) == [PATH]
+    found = indexed(store)
+    assert (found.path, found.pending_path) == (PATH, MOVED)
+    assert verify(tmp_path).problems == []
+    again = reopen(tmp_path, store)
+    try:
+        assert again.store(row(MOVED), article()) == Stored("moved", MOVED, PATH)
+    finally:
+        again.close()
+    assert everything(tmp_path) == [MOVED]
+    assert verify(tmp_path).problems == []
+
+
 def test_a_batch_writes_each_folder_through_one_descriptor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -384,12 +473,12 @@ def test_a_revisit_is_found_in_the_index_not_in_memory(tmp_path: Path) -> None:
 # --- Group commit ----------------------------------------------------------------
 
 
-def other(n: int) -> IndexRow:
+def other(n: int, path: str = "") -> IndexRow:
     doc_id = f"ikmvwzxq000010{n}"
     return IndexRow(
         doc_id=doc_id,
         url=f"https://finance.sina.com.cn/china/gncj/2021-04-20/doc-{doc_id}.shtml",
-        path=f"金融/新浪财经/新浪财经－国內/2021-04-20-{doc_id}.md",
+        path=path or f"金融/新浪财经/新浪财经－国內/2021-04-20-{doc_id}.md",
         title="工信部：将开展专项整治行动",
         published="2021-04-20T11:51:38+00:00",
         feed_mtime=100,

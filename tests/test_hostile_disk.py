@@ -88,43 +88,27 @@ def assert_failed_cleanly(
     rows_before: list[tuple[Any, ...]],
     errno_name: str,
     reason: str,
-    *,
-    at_commit: bool = False,
 ) -> None:
     counts = crawl_stats(result)
-    # One ERROR line that names the file, the archive, the error and what happens:
-    # the article whose bytes the disk refused, or the batch whose file could not
-    # be put in place (``at_commit``).
+    # One ERROR line that names the file, the archive, the error and what happens.
     errors = [line for line in result.stderr.splitlines() if "] ERROR: " in line]
-    file = rf"{ARTICLES}/2021-04-2\d-i\w+\.md"
-    free = r", \d+ KiB free" if errno_name == "ENOSPC" else ""
-    if at_commit:
-        failure = [line for line in errors if "cannot commit the last" in line]
-        pattern = (
-            rf"cannot commit the last articles into the archive"
-            rf" {re.escape(str(archive))} \({errno_name}: {reason}, at {file}{free}\);"
-            r" stopping the run \(the next run fetches them again\)"
-        )
-    else:
-        failure = [line for line in errors if "Dropped: cannot write" in line]
-        pattern = (
-            rf"Dropped: cannot write {file} in the archive"
-            rf" {re.escape(str(archive))} \({errno_name}: {reason}{free}\);"
-            r" stopping the run"
-        )
+    failure = [line for line in errors if "Dropped: cannot write" in line]
     assert len(failure) == 1, errors
-    assert re.search(pattern, failure[0]), failure[0]
+    assert re.search(
+        rf"Dropped: cannot write {ARTICLES}/2021-04-2\d-i\w+\.md in the archive"
+        rf" {re.escape(str(archive))} \({errno_name}: {reason}"
+        + (r", \d+ KiB free" if errno_name == "ENOSPC" else "")
+        + r"\); stopping the run",
+        failure[0],
+    ), failure[0]
     assert [e for e in errors if e not in failure][-1].endswith(
         "Run FAILED (archive failed): "
         f"{counts.get('archive/written', 0)} new, 0 updated, 0 unchanged,"
-        f" 3 skipped, {counts.get('item_dropped_count', 0)} failed"
+        f" 3 skipped, {counts['item_dropped_count']} failed"
     )
     assert result.returncode == 7  # ExitStatus.ARCHIVE_FAILED
     assert counts["archive/failed"] == counts[f"archive/failed/{errno_name}"] == 1
-    if not at_commit:
-        # (A batch that fails at the end of the run fails after Scrapy's own
-        # finish reason was given: the exit status and the summary say it.)
-        assert "'finish_reason': 'archive_failed'" in result.stderr
+    assert "'finish_reason': 'archive_failed'" in result.stderr
     assert "Traceback" not in result.stderr
     # No partial or temporary file; what was there is intact.
     assert not [p for p in files(archive) if p.name.endswith(".tmp")]
@@ -196,16 +180,9 @@ def test_read_only_archive_stops_the_run_and_keeps_the_archive_whole(
     rows_before = index_rows(archive, FIXTURE_IDS)
     with site_with_new_articles(big=False) as replica:
         result = crawl(replica, archive)
-    # Its files are written in the staging folder: the folder refuses them
-    # when the batch's commit renames them into it.
+    # The folder is tried once, before its first file is staged: it refuses.
     assert_failed_cleanly(
-        result,
-        archive,
-        before,
-        rows_before,
-        "EPERM",
-        "Operation not permitted",
-        at_commit=True,
+        result, archive, before, rows_before, "EPERM", "Operation not permitted"
     )
     assert crawl_stats(result).get("archive/written", 0) == 0
 

@@ -563,14 +563,9 @@ class ArchiveIndex:
 
     def begin_writes(self, writes: Iterable[tuple[str, str, str, str]]) -> None:
         """Record that each ``(doc id, url, path, sha256)`` is about to be written:
-        a batch's files, in one transaction.
-
-        Not synced (saving an fsync): a killed process loses nothing; after a
-        power cut an article may be on disk without this row, which ``verify``
-        reports and ``reindex`` or the next run repairs. The row that makes the
-        article count as archived (``finish_write``) is synced.
-        """
-        with self.transaction(synced=False) as db:
+        a batch's files, in one synced transaction (once per batch, so that no
+        file is ever in place without its mark, even after a power cut)."""
+        with self.transaction() as db:
             db.executemany(
                 "INSERT INTO articles (doc_id, url, path, pending_path, pending_sha256)"
                 " VALUES (?1, ?2, ?3, ?3, ?4)"

@@ -24,13 +24,14 @@ commands all use it, so the archive's rules live in one place:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
 import sqlite3
 import stat
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,8 +229,11 @@ class Archive:
         #: descriptor and that of the folder their files are staged in (closed
         #: by the commit). Each is reached once per batch, not once per file.
         self._folders: dict[str, tuple[int, int]] = {}
-        #: The staging folder (a descriptor) and its file system, once opened.
-        self._staging: tuple[int, int] | None = None
+        #: The staging folder (a descriptor), once opened.
+        self._staging: int | None = None
+        #: Whether a file renames from the staging folder into each folder (by
+        #: archive-relative path): not across mount points.
+        self._renamable: dict[str, bool] = {}
         self._syncing: ThreadPoolExecutor | None = None
         #: When the oldest change not yet durable was made (monotonic), if any.
         self._dirty_since: float | None = None
@@ -319,7 +323,7 @@ class Archive:
                 self._syncing.shutdown()
                 self._syncing = None
             if self._staging is not None:
-                os.close(self._staging[0])
+                os.close(self._staging)
                 self._staging = None
             warc, self._warc = self._warc, None
             index, self._index = self._index, None
@@ -356,13 +360,22 @@ class Archive:
         folders, self._folders = self._folders, {}
         self._dirty_since = None
         try:
-            if self._warc is not None:
-                self._warc.sync()
+            try:
+                if batch.files:
+                    # The distributed writer's claim: nothing goes into place
+                    # without it.
+                    self.fence()
+                if self._warc is not None:
+                    self._warc.sync()
+            except BaseException:
+                _discard(batch.files)
+                raise
             self._place(batch.files)
-            for path in batch.moved:
-                remove_file(self.root, Path(path))
             for folder in sorted(batch.folders):
                 os.fsync(folders[folder][0])
+            # Only once the new files' names are durable do the old ones go.
+            for path in batch.moved:
+                remove_file(self.root, Path(path))
         finally:
             for fd, _ in folders.values():
                 os.close(fd)
@@ -414,10 +427,14 @@ class Archive:
             else:
                 if self._syncing is None:
                     self._syncing = ThreadPoolExecutor(SYNC_THREADS, "newscrawl-fsync")
-                for _ in self._syncing.map(
-                    lambda f: fsync_file(f.staged_in, f.temp), files
-                ):
-                    pass
+                syncs = [
+                    self._syncing.submit(fsync_file, f.staged_in, f.temp) for f in files
+                ]
+                # All of them end before an error is raised: the folders they
+                # use are closed after.
+                wait(syncs)
+                for sync in syncs:
+                    sync.result()
             self._opened().begin_writes(f.pending for f in files)
             for staged in files:
                 try:
@@ -432,9 +449,7 @@ class Archive:
                     raise OSError(exc.errno, exc.strerror, staged.pending[2]) from exc
                 placed += 1
         finally:
-            for staged in files[placed:]:
-                with contextlib.suppress(OSError):
-                    os.unlink(staged.temp, dir_fd=staged.staged_in)
+            _discard(files[placed:])
 
     def _folder(self, relative: str) -> tuple[int, int]:
         """The folder ``relative`` of the archive (created, reached without
@@ -445,18 +460,24 @@ class Archive:
             return found
         if len(self._folders) >= MAX_OPEN_FOLDERS:
             self.commit()
-        staging, device = self._staging_folder()
+        staging = self._staging_folder()
         folder = open_folder(self.root, Path(relative), create=True)
-        # A rename cannot cross file systems: a folder mounted from elsewhere
-        # stages its files beside them.
-        staged_in = staging if os.fstat(folder).st_dev == device else folder
-        self._folders[relative] = (folder, staged_in)
-        return folder, staged_in
+        try:
+            renamable = self._renamable.get(relative)
+            if renamable is None:
+                renamable = self._renamable[relative] = _renames(staging, folder)
+        except BaseException:
+            os.close(folder)
+            raise
+        # A folder a rename cannot reach (a mount point, even of the same file
+        # system) stages its files beside them, hidden.
+        found = self._folders[relative] = (folder, staging if renamable else folder)
+        return found
 
-    def _staging_folder(self) -> tuple[int, int]:
-        """The staging folder and its file system (``st_dev``), opened once per
-        session; what a killed session left there is removed first (only the
-        holder of the archive's lock writes)."""
+    def _staging_folder(self) -> int:
+        """The staging folder, opened once per session; what a killed session
+        left there is removed first (only the holder of the archive's lock
+        writes)."""
         if self._staging is None:
             self.root.mkdir(parents=True, exist_ok=True)
             fd = open_folder(self.root, Path(STATE_DIR, STAGING), create=True)
@@ -465,10 +486,10 @@ class Archive:
                     if is_temp_file(Path(name)):
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(name, dir_fd=fd)
-                self._staging = fd, os.fstat(fd).st_dev
             except BaseException:
                 os.close(fd)
                 raise
+            self._staging = fd
         return self._staging
 
     def _commit_if_in_batch(self, *doc_ids: str) -> None:
@@ -782,8 +803,10 @@ class Archive:
     # --- Runs ------------------------------------------------------------------------
 
     def start_crawl(self) -> bool:
-        """Note that a crawl is under way; return whether an earlier one never ended."""
+        """Note that a crawl is under way; return whether an earlier one never ended.
+        What a killed run left in the staging folder goes now."""
         state_dir(self.root, create=True)
+        self._staging_folder()
         return start_crawl(self.root)
 
     def end_crawl(self) -> None:
@@ -858,6 +881,31 @@ def _number(settings: BaseSettings, name: str, default: _N) -> _N:
         kind = "a whole number" if isinstance(default, int) else "a number"
         raise ValueError(f"{name} must be {kind}, 0 or more, not {raw!r}")
     return value
+
+
+def _discard(files: Sequence[Staged]) -> None:
+    """Remove staged files that will not be put in place."""
+    for staged in files:
+        with contextlib.suppress(OSError):
+            os.unlink(staged.temp, dir_fd=staged.staged_in)
+
+
+def _renames(staging: int, folder: int) -> bool:
+    """Whether a file renames from the folder ``staging`` into ``folder`` (both
+    descriptors): tried with an empty file. Not across mount points (EXDEV), even
+    of one file system; any other error is the folder's (it refuses files: EPERM,
+    EROFS …) and is raised."""
+    probe = write_temp(staging, "probe", b"")
+    try:
+        os.rename(probe, probe, src_dir_fd=staging, dst_dir_fd=folder)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(probe, dir_fd=staging)
+        if exc.errno == errno.EXDEV:
+            return False
+        raise
+    os.unlink(probe, dir_fd=folder)
+    return True
 
 
 def _described(meta: ArticleMeta | None, digest: str) -> ArticleMeta | None:
