@@ -148,7 +148,8 @@ def test_a_temporary_file_is_a_note_not_a_problem(archive: Path) -> None:
     report = verify(archive)
     assert report.problems == []
     assert report.notes == [
-        "1 temporary file(s) of interrupted writes (ignored; `reindex` removes them)"
+        "1 temporary file(s) of writes in progress or interrupted (ignored;"
+        " `reindex` removes them, the next crawl those in .newscrawl/staging)"
     ]
 
 

@@ -169,8 +169,9 @@ def verify(
     leftovers = temp_files(root)
     if leftovers:
         report.notes.append(
-            f"{len(leftovers)} temporary file(s) of interrupted writes"
-            " (ignored; `reindex` removes them)"
+            f"{len(leftovers)} temporary file(s) of writes in progress or"
+            " interrupted (ignored; `reindex` removes them, the next crawl those"
+            " in .newscrawl/staging)"
         )
     return report
 

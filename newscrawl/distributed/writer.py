@@ -17,13 +17,14 @@ of a single-machine crawl's capture.
 One writer per archive: the archive's lock (as a crawl holds it) on its machine,
 and a claim in Redis against a writer of another archive on another machine
 taking the same hand-overs. The claim fences every write: right before an
-article goes into the archive, the writer renews it (atomically, only if it is
-still its own) and writes nothing if it is not (WriterClaimLostError); it
-publishes a written article in the ``archived`` hash in the same script as
-another such check. What remains: a writer frozen for longer than the claim lasts
-(``REDIS_WORKER_TIMEOUT``) between that check and the end of the file's write
-(a rename and an fsync) still completes that one write; it is published only by
-a writer that still holds the claim.
+article is written, and again before the batch's commit puts its files in place,
+the writer renews it (atomically, only if it is still its own) and writes
+nothing if it is not (WriterClaimLostError); it publishes a written article in
+the ``archived`` hash in the same script as another such check. What remains: a
+writer frozen for longer than the claim lasts (``REDIS_WORKER_TIMEOUT``) between
+the commit's check and its end (the renames, the index transaction) still
+completes that batch in its own archive; it is published only by a writer that
+still holds the claim.
 """
 
 from __future__ import annotations
