@@ -1634,19 +1634,25 @@ def test_a_writer_that_lost_its_claim_writes_nothing_more(
         paused.write(message)
     assert article_files(tmp_path / "paused") == {}
     assert client.lrange(KEYS.processing, 0, -1) == [message]
-    # Lost between the check and the end of the write (the window left): the
-    # file is written, but the writer publishes nothing and stops.
+    # Lost between the commit's check and the commit's end (the window left):
+    # the batch's file is put in place, but the writer publishes nothing and
+    # stops.
     paused.claim()
+    checks: list[str] = []
 
     def lost_meanwhile() -> None:
         paused.hold()
-        client.set(KEYS.writer, "another:writer")
+        checks.append("held")
+        if len(checks) == 2:  # the commit's check (the first: the article's)
+            client.set(KEYS.writer, "another:writer")
 
     paused.archive.fence = lost_meanwhile
     with pytest.raises(WriterClaimLostError, match="while writing an article"):
         paused.write(message)
         # Group commit: a hand-over is published with its batch, at the commit.
         paused.commit()
+    assert checks == ["held", "held"]
+    assert len(article_files(tmp_path / "paused")) == 1
     assert client.hgetall(KEYS.archived) == {b"ikmvwzxq0000001": b"1618919500"}
     assert client.lrange(KEYS.processing, 0, -1) == [message]
     paused.close()
