@@ -348,13 +348,14 @@ class Archive:
     def commit(self) -> None:
         """Make the open batch durable, then run its ``committed`` callbacks.
 
-        In this order: the WARC records its articles derive from; the staged
-        files (fsynced side by side); their pending marks in the index, in one
-        transaction; their renames into place; the old files of moved articles;
-        the folders the files were renamed in; then the index in one synced
-        transaction (rows, journal, versions, aliases). A batch that fails is
-        not retried (OSError or sqlite3.Error raised): its files are pending or
-        never placed, as a killed run leaves them.
+        In this order: the distributed writer's claim (``fence``); the WARC
+        records its articles derive from; the staged files (fsynced side by
+        side); their pending marks in the index, in one synced transaction; their
+        renames into place; the folders they were renamed in; the old files of
+        moved articles; then the index in one synced transaction (rows, journal,
+        versions, aliases). A batch that fails is not retried (OSError or
+        sqlite3.Error raised): its files are pending or never placed, as a
+        killed run leaves them.
         """
         batch, self._batch = self._batch, Batch()
         folders, self._folders = self._folders, {}
