@@ -208,6 +208,33 @@ def test_a_full_index(archive: tuple[ArchivePipeline, Engine, Path]) -> None:
     assert [p for p in everything(root) if p.suffix == ".tmp"] == []
 
 
+def test_a_file_the_commit_cannot_put_in_place_is_named(
+    archive: tuple[ArchivePipeline, Engine, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pipeline, engine, root = archive
+    write_one(pipeline, root)
+    process(pipeline, article("irefused00001"))
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    # The folder took its first file, then refuses this one at the batch's rename.
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", refused)
+        in_loop(pipeline.archive.flush)
+    assert stat(pipeline, "archive/failed/EPERM") == 1
+    assert engine.closed == ["archive_failed"]
+    (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert line == (
+        f"cannot commit the last articles into the archive {root} (EPERM: Operation"
+        f" not permitted, at {FOLDER.as_posix()}/2021-04-20-irefused00001.md);"
+        " stopping the run (the next run fetches them again)"
+    )
+    assert [p for p in everything(root) if "irefused00001" in p.name] == []
+
+
 def test_unsafe_path_is_dropped_before_any_write(
     archive: tuple[ArchivePipeline, Engine, Path],
 ) -> None:
